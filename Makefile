@@ -1,0 +1,119 @@
+# libqwq build. `make` builds lib/libqwq.a, lib/libqwq.so, the examples and
+# the tools; `make test` builds and runs every test; `make demo` generates a
+# small random-weight model and runs the CLI on it; `make bench` builds the
+# benchmarks; `make install PREFIX=...` installs header, libraries, qwq.pc.
+#
+# Options: OPENMP=1 (OpenMP thread pool), OPT=-O0 (debugging),
+# SANITIZE=1 (address + undefined sanitizers for the tests), NATIVE=1
+# (-march=native, never the default: the default build runs on any x86-64).
+
+CC      ?= cc
+AR      ?= ar
+OBJCOPY ?= objcopy
+PREFIX  ?= /usr/local
+BUILD   ?= build
+OPT     ?= -O2
+
+VERSION := 0.1.0
+ARCH    := $(shell $(CC) -dumpmachine | cut -d- -f1)
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wvla -Wstrict-prototypes
+CSTD    := -std=c11 -D_GNU_SOURCE
+CFLAGS_COMMON := $(CSTD) $(OPT) -g $(WARN) -pthread -ffp-contract=off -Iinclude -Ilib
+ifeq ($(NATIVE),1)
+CFLAGS_COMMON += -march=native
+endif
+ifeq ($(OPENMP),1)
+CFLAGS_COMMON += -fopenmp -DQWQ_OPENMP
+LDLIBS_OMP := -fopenmp
+endif
+ifeq ($(SANITIZE),1)
+CFLAGS_COMMON += -fsanitize=address,undefined -fno-omit-frame-pointer
+LDLIBS_SAN := -fsanitize=address,undefined
+endif
+CFLAGS_LIB := $(CFLAGS_COMMON) -fPIC -fvisibility=hidden -DQWQ_BUILDING_LIBRARY
+LDLIBS  := -lm -pthread $(LDLIBS_OMP) $(LDLIBS_SAN)
+
+# Library sources: one folder per component; ISA-specific kernels live in
+# lib/kernels/x86 and lib/kernels/arm and get their own -m flags.
+LIB_SRC := $(wildcard lib/*.c) $(wildcard lib/*/*.c)
+ifeq ($(ARCH),x86_64)
+LIB_SRC += $(wildcard lib/kernels/x86/*.c)
+endif
+ifeq ($(ARCH),aarch64)
+LIB_SRC += $(wildcard lib/kernels/arm/*.c)
+endif
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_HDR := include/qwq.h $(wildcard lib/*/*.h) $(wildcard lib/kernels/*/*.h)
+
+$(BUILD)/obj/%_avx2.o:   ISA := -mavx2 -mfma -mf16c
+$(BUILD)/obj/%_avx512.o: ISA := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16 -mfma -mf16c -mavx2
+
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/bin/%,$(wildcard examples/*.c))
+TOOLS    := $(patsubst bench/%.c,$(BUILD)/bin/%,$(wildcard bench/*.c))
+TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
+TEST_SUPPORT := $(filter-out $(wildcard tests/test_*.c),$(wildcard tests/*.c))
+
+.PHONY: all test bench demo install clean check-contract
+all: lib/libqwq.a lib/libqwq.so $(EXAMPLES) $(TOOLS)
+
+$(BUILD)/obj/%.o: %.c $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_LIB) $(ISA) -c $< -o $@
+
+# Tests link every internal function from this archive; the public archive
+# below has only the qwq_* symbols global.
+$(BUILD)/libqwq-internal.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && $(AR) rcs $@ $^
+
+# One relocatable object with the hidden symbols made local, so that the
+# static library cannot clash with an application's own symbols.
+lib/libqwq.a: $(LIB_OBJ)
+	$(CC) -r -nostdlib -o $(BUILD)/libqwq-all.o $^
+	$(OBJCOPY) --localize-hidden $(BUILD)/libqwq-all.o
+	rm -f $@ && $(AR) rcs $@ $(BUILD)/libqwq-all.o
+
+lib/libqwq.so: $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libqwq.so.0 -Wl,--no-undefined -o $@ $^ $(LDLIBS)
+	ln -sf libqwq.so lib/libqwq.so.0
+
+$(BUILD)/bin/%: examples/%.c lib/libqwq.a include/qwq.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $< -o $@ lib/libqwq.a $(LDLIBS)
+
+# Tools in bench/ may use internal components (e.g. block formats).
+$(BUILD)/bin/%: bench/%.c $(BUILD)/libqwq-internal.a $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $< -o $@ $(BUILD)/libqwq-internal.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT) tests/harness.h $(BUILD)/libqwq-internal.a $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $< $(TEST_SUPPORT) -o $@ $(BUILD)/libqwq-internal.a $(LDLIBS)
+
+check-contract:
+	$(CC) -std=c11 -Wall -Werror -fsyntax-only -Iinclude ../shared/design/contract_check.c
+
+test: all $(TESTS)
+	@sh tests/run.sh $(BUILD)
+
+bench: all
+
+demo: all
+	@sh examples/demo.sh $(BUILD)
+
+qwq.pc: Makefile
+	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: qwq\nDescription: Embeddable inference for Qwen reasoning models (GGUF)\nVersion: %s\nLibs: -L$${libdir} -lqwq\nLibs.private: -lm -pthread\nCflags: -I$${includedir}\n' '$(PREFIX)' '$(VERSION)' > $@
+
+install: all qwq.pc
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/qwq.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 lib/libqwq.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 lib/libqwq.so $(DESTDIR)$(PREFIX)/lib/libqwq.so.$(VERSION)
+	ln -sf libqwq.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libqwq.so.0
+	ln -sf libqwq.so.0 $(DESTDIR)$(PREFIX)/lib/libqwq.so
+	install -m 644 qwq.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 755 $(EXAMPLES) $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf $(BUILD) lib/libqwq.a lib/libqwq.so lib/libqwq.so.0 qwq.pc

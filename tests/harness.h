@@ -1,0 +1,62 @@
+/*
+ * harness.h - the project's minimal test harness.
+ *
+ * A test program is a list of cases run from main():
+ *
+ *     static void test_something(void) { CHECK(1 + 1 == 2); }
+ *     int main(void) { RUN(test_something); return test_summary(); }
+ *
+ * A case passes when none of its CHECKs failed, is skipped by SKIP(...)
+ * (a reference file that is absent; under CI=true that is a failure), and
+ * fails otherwise. test_summary() prints "N passed, M failed, K skipped",
+ * which tests/run.sh adds up, and returns non-zero on any failure.
+ */
+#ifndef QWQ_TEST_HARNESS_H
+#define QWQ_TEST_HARNESS_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct test_state {
+    const char *current;
+    int case_failed, case_skipped;
+    int passed, failed, skipped;
+    int messages;
+} test_state;
+
+extern test_state test_g;
+
+void test_fail_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void test_run(const char *name, void (*fn)(void));
+int test_summary(void);
+/* Marks the current case skipped (or failed under CI=true) with a reason. */
+void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Directory of the shared references (QWQ_TESTDATA or ../shared/testdata). */
+const char *testdata_dir(void);
+/* Full path of a file under testdata_dir() in a static buffer-free way:
+ * writes into buf. Returns 1 when the file exists; otherwise calls
+ * test_skip and returns 0. */
+int testdata_path(char *buf, size_t cap, const char *rel);
+/* Reads a whole file; NULL when it cannot. *len gets its size. */
+unsigned char *test_read_file(const char *path, size_t *len);
+
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (!(cond)) test_fail_at(__FILE__, __LINE__, "%s", #cond);            \
+    } while (0)
+#define CHECKF(cond, ...)                                                      \
+    do {                                                                       \
+        if (!(cond)) test_fail_at(__FILE__, __LINE__, __VA_ARGS__);            \
+    } while (0)
+#define REQUIRE(cond)                                                          \
+    do {                                                                       \
+        if (!(cond)) { test_fail_at(__FILE__, __LINE__, "%s", #cond); return; } \
+    } while (0)
+#define SKIP(...)                                                              \
+    do { test_skip(__VA_ARGS__); return; } while (0)
+#define RUN(fn) test_run(#fn, fn)
+
+#endif
