@@ -89,6 +89,8 @@ typedef struct gguf_file {
     void *map;       /* mmap'd region when opened by gguf_open, else NULL */
     size_t map_size;
     char *arena;     /* keys and names */
+    gguf_kv **kv_sorted;           /* lookup index by key */
+    gguf_tensor **tensors_sorted;  /* lookup index by name */
 } gguf_file;
 
 /* Maps path read-only and parses it. QWQ_ERR_IO when it cannot be opened or
