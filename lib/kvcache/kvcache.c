@@ -1,0 +1,94 @@
+#include "kvcache/kvcache.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/util.h"
+
+size_t kv_block_bytes(const kv_cache *kv) {
+    return sizeof(kv_block) +
+           (size_t)kv->n_layer * 2 * (size_t)kv->block_tokens * (size_t)kv->kv_dim * sizeof(float);
+}
+
+qwq_status kv_init(kv_cache *kv, int32_t n_layer, int32_t kv_dim, int32_t block_tokens, int32_t max_tokens) {
+    memset(kv, 0, sizeof *kv);
+    if (n_layer <= 0 || kv_dim <= 0 || block_tokens <= 0 || max_tokens <= 0)
+        return err_set(QWQ_ERR_INVALID_ARGUMENT, "kv cache: bad geometry");
+    size_t floats;
+    if (!size_mul((size_t)n_layer * 2, (size_t)block_tokens, &floats) || !size_mul(floats, (size_t)kv_dim, &floats) ||
+        floats > SIZE_MAX / sizeof(float) - sizeof(kv_block))
+        return err_set(QWQ_ERR_OUT_OF_MEMORY, "kv cache block size overflows");
+    kv->n_layer = n_layer;
+    kv->kv_dim = kv_dim;
+    kv->block_tokens = block_tokens;
+    kv->max_tokens = max_tokens;
+    kv->table_cap = (int32_t)(((int64_t)max_tokens + block_tokens - 1) / block_tokens);
+    kv->table = mem_calloc((size_t)kv->table_cap, sizeof *kv->table, "kv block table");
+    return kv->table ? QWQ_OK : QWQ_ERR_OUT_OF_MEMORY;
+}
+
+static void block_release(kv_block *b) {
+    if (b && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1) free(b);
+}
+
+void kv_free(kv_cache *kv) {
+    if (!kv->table) return;
+    for (int32_t i = 0; i < kv->n_blocks; i++) block_release(kv->table[i]);
+    free(kv->table);
+    memset(kv, 0, sizeof *kv);
+}
+
+qwq_status kv_prepare(kv_cache *kv, int32_t begin, int32_t end) {
+    if (end > kv->max_tokens)
+        return err_set(QWQ_ERR_CONTEXT_FULL, "context full: %d tokens requested, the session holds at most %d", end,
+                       kv->max_tokens);
+    if (begin >= end) return QWQ_OK;
+    int32_t first = begin / kv->block_tokens;
+    int32_t last = (end - 1) / kv->block_tokens;
+    size_t bytes = kv_block_bytes(kv);
+    /* Missing blocks first: they are appended, so a failure part-way leaves
+     * only empty blocks behind. */
+    while (kv->n_blocks <= last) {
+        kv_block *b = malloc(bytes);
+        if (!b)
+            return err_set(QWQ_ERR_OUT_OF_MEMORY, "out of memory for a kv cache block (%zu bytes) at position %d",
+                           bytes, kv->n_blocks * kv->block_tokens);
+        atomic_init(&b->refs, 1);
+        kv->table[kv->n_blocks++] = b;
+    }
+    /* Then private copies of shared blocks about to be written. */
+    for (int32_t i = first; i <= last; i++) {
+        kv_block *b = kv->table[i];
+        if (atomic_load_explicit(&b->refs, memory_order_acquire) == 1) continue;
+        kv_block *copy = malloc(bytes);
+        if (!copy)
+            return err_set(QWQ_ERR_OUT_OF_MEMORY, "out of memory copying a shared kv cache block (%zu bytes)", bytes);
+        memcpy(copy->data, b->data, bytes - sizeof(kv_block));
+        atomic_init(&copy->refs, 1);
+        kv->table[i] = copy;
+        block_release(b);
+    }
+    return QWQ_OK;
+}
+
+void kv_truncate(kv_cache *kv, int32_t n_keep) {
+    int32_t keep_blocks = (int32_t)(((int64_t)n_keep + kv->block_tokens - 1) / kv->block_tokens);
+    while (kv->n_blocks > keep_blocks) {
+        kv->n_blocks--;
+        block_release(kv->table[kv->n_blocks]);
+        kv->table[kv->n_blocks] = NULL;
+    }
+}
+
+qwq_status kv_fork(const kv_cache *src, int32_t n_tokens, kv_cache *dst) {
+    qwq_status st = kv_init(dst, src->n_layer, src->kv_dim, src->block_tokens, src->max_tokens);
+    if (st) return st;
+    int32_t n = (int32_t)(((int64_t)n_tokens + src->block_tokens - 1) / src->block_tokens);
+    if (n > src->n_blocks) n = src->n_blocks;
+    for (int32_t i = 0; i < n; i++) {
+        atomic_fetch_add_explicit(&src->table[i]->refs, 1, memory_order_relaxed);
+        dst->table[i] = src->table[i];
+    }
+    dst->n_blocks = n;
+    return QWQ_OK;
+}

@@ -1,0 +1,274 @@
+/*
+ * The forward pass of Qwen2/Qwen3, in plain C: the reference every faster
+ * kernel is checked against. For a batch of T tokens at positions pos0..:
+ *
+ *   x = embedding rows
+ *   for each layer:
+ *       h = rmsnorm(x) * attn_norm
+ *       q, k, v = h Wq (+bq), h Wk (+bk), h Wv (+bv)
+ *       qwen3: q, k = rmsnorm per head * q_norm, k_norm
+ *       q, k = rope(q, k)            (NEOX: rotate the two halves)
+ *       store k, v in the cache; a = causal softmax(q k^T / sqrt(d)) v
+ *       x += a Wo
+ *       h = rmsnorm(x) * ffn_norm
+ *       x += (silu(h Wgate) * (h Wup)) Wdown
+ *   logits = (rmsnorm(x) * output_norm) Wout
+ *
+ * Matrix products split output rows across the session's threads, and
+ * attention splits (token, head) pairs; each output element is computed by
+ * one thread in a fixed order, so results do not depend on the thread count.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/quant.h"
+#include "model/model.h"
+#include "util/util.h"
+
+struct forward_scratch {
+    int32_t n_batch, n_ctx, n_threads;
+    int32_t max_in;               /* longest weight row, in elements */
+    float *x, *h, *q, *k, *v, *att, *gate, *up;
+    float *rope_cos, *rope_sin;   /* [n_batch][head_dim / 2] */
+    float *rows;                  /* per thread: ROW_TILE dequantised weight rows */
+    float *scores;                /* per thread: n_ctx attention scores */
+};
+
+enum { ROW_TILE = 4 }; /* weight rows dequantised together, reused across tokens */
+
+static float *scratch_array(size_t n, size_t m, qwq_status *st) {
+    size_t count;
+    if (!size_mul(n, m, &count) || !size_mul(count, sizeof(float), &count)) {
+        *st = err_set(QWQ_ERR_OUT_OF_MEMORY, "scratch size overflows");
+        return NULL;
+    }
+    float *p = mem_alloc_aligned(count, "forward scratch");
+    if (!p) *st = QWQ_ERR_OUT_OF_MEMORY;
+    return p;
+}
+
+qwq_status forward_scratch_new(const qwq_model *m, int32_t n_batch, int32_t n_ctx, int n_threads,
+                               forward_scratch **out) {
+    *out = NULL;
+    const hparams *hp = &m->hp;
+    forward_scratch *s = mem_calloc(1, sizeof *s, "forward scratch");
+    if (!s) return QWQ_ERR_OUT_OF_MEMORY;
+    s->n_batch = n_batch;
+    s->n_ctx = n_ctx;
+    s->n_threads = n_threads;
+    size_t T = (size_t)n_batch;
+    size_t q_dim = (size_t)hp->n_head * (size_t)hp->head_dim;
+    size_t kv_dim = (size_t)hp->n_head_kv * (size_t)hp->head_dim;
+    int32_t max_in = hp->n_embd > hp->n_ff ? hp->n_embd : hp->n_ff;
+    if ((int32_t)q_dim > max_in) max_in = (int32_t)q_dim;
+    s->max_in = max_in;
+    qwq_status st = QWQ_OK;
+    s->x = scratch_array(T, (size_t)hp->n_embd, &st);
+    s->h = scratch_array(T, (size_t)hp->n_embd, &st);
+    s->q = scratch_array(T, q_dim, &st);
+    s->k = scratch_array(T, kv_dim, &st);
+    s->v = scratch_array(T, kv_dim, &st);
+    s->att = scratch_array(T, q_dim, &st);
+    s->gate = scratch_array(T, (size_t)hp->n_ff, &st);
+    s->up = scratch_array(T, (size_t)hp->n_ff, &st);
+    s->rope_cos = scratch_array(T, (size_t)hp->head_dim / 2, &st);
+    s->rope_sin = scratch_array(T, (size_t)hp->head_dim / 2, &st);
+    s->rows = scratch_array((size_t)n_threads * ROW_TILE, (size_t)max_in, &st);
+    s->scores = scratch_array((size_t)n_threads, (size_t)n_ctx, &st);
+    if (st) {
+        forward_scratch_free(s);
+        return st;
+    }
+    *out = s;
+    return QWQ_OK;
+}
+
+void forward_scratch_free(forward_scratch *s) {
+    if (!s) return;
+    float *arrays[] = {s->x, s->h, s->q, s->k, s->v, s->att, s->gate, s->up, s->rope_cos, s->rope_sin, s->rows, s->scores};
+    for (size_t i = 0; i < sizeof arrays / sizeof *arrays; i++) mem_free_aligned(arrays[i]);
+    free(s);
+}
+
+/* ---- numerics ------------------------------------------------------------- */
+
+/* Dot product with eight partial sums: a fixed order the compiler can
+ * vectorise without reassociating. */
+static float dot_f32(const float *a, const float *b, int32_t n) {
+    float acc[8] = {0};
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
+    for (; i < n; i++) acc[i & 7] += a[i] * b[i];
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+static void rmsnorm(float *out, const float *x, const float *w, int32_t n, float eps) {
+    double ss = 0.0;
+    for (int32_t i = 0; i < n; i++) ss += (double)x[i] * (double)x[i];
+    float scale = (float)(1.0 / sqrt(ss / n + (double)eps));
+    for (int32_t i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
+}
+
+/* NEOX rotation: element i pairs with element i + d/2. */
+static void rope(float *v, const float *cosv, const float *sinv, int32_t head_dim) {
+    int32_t half = head_dim / 2;
+    for (int32_t i = 0; i < half; i++) {
+        float a = v[i], b = v[i + half];
+        v[i] = a * cosv[i] - b * sinv[i];
+        v[i + half] = a * sinv[i] + b * cosv[i];
+    }
+}
+
+static float silu(float x) { return x / (1.0f + expf(-x)); }
+
+/* ---- matrix product: y[t][o] = sum_i W[o][i] x[t][i] (+ bias[o]) ---------- */
+
+typedef struct matmul_job {
+    const weight *w;
+    const float *x;
+    const float *bias;
+    float *y;
+    int32_t n_tokens;
+    int32_t y_stride;
+    forward_scratch *s;
+} matmul_job;
+
+static void matmul_worker(void *ctx, int worker, int n_workers) {
+    const matmul_job *job = ctx;
+    const weight *w = job->w;
+    float *rows = job->s->rows + (size_t)worker * ROW_TILE * (size_t)job->s->max_in;
+    long begin, end;
+    pool_split(w->n_out, worker, n_workers, &begin, &end);
+    for (long o0 = begin; o0 < end; o0 += ROW_TILE) {
+        int nr = (int)(end - o0 < ROW_TILE ? end - o0 : ROW_TILE);
+        for (int r = 0; r < nr; r++)
+            dequant_row(w->type, w->data + (size_t)(o0 + r) * w->row_bytes, rows + (size_t)r * (size_t)w->n_in, w->n_in);
+        for (int32_t t = 0; t < job->n_tokens; t++) {
+            const float *xt = job->x + (size_t)t * (size_t)w->n_in;
+            float *yt = job->y + (size_t)t * (size_t)job->y_stride;
+            for (int r = 0; r < nr; r++) {
+                float v = dot_f32(rows + (size_t)r * (size_t)w->n_in, xt, w->n_in);
+                yt[o0 + r] = job->bias ? v + job->bias[o0 + r] : v;
+            }
+        }
+    }
+}
+
+static void matmul(forward_scratch *s, thread_pool *pool, const weight *w, const float *x, int32_t n_tokens,
+                   const float *bias, float *y) {
+    matmul_job job = {w, x, bias, y, n_tokens, w->n_out, s};
+    pool_run(pool, matmul_worker, &job);
+}
+
+/* ---- attention --------------------------------------------------------------- */
+
+typedef struct attention_job {
+    const hparams *hp;
+    const kv_cache *kv;
+    forward_scratch *s;
+    int32_t layer, n_tokens, pos0;
+} attention_job;
+
+static void attention_worker(void *ctx, int worker, int n_workers) {
+    const attention_job *job = ctx;
+    const hparams *hp = job->hp;
+    forward_scratch *s = job->s;
+    int32_t D = hp->head_dim, H = hp->n_head, group = hp->n_head / hp->n_head_kv;
+    float *scores = s->scores + (size_t)worker * (size_t)s->n_ctx;
+    float scale = 1.0f / sqrtf((float)D);
+    long begin, end;
+    pool_split((long)job->n_tokens * H, worker, n_workers, &begin, &end);
+    for (long pair = begin; pair < end; pair++) {
+        int32_t t = (int32_t)(pair / H), h = (int32_t)(pair % H);
+        int32_t kvh = h / group;
+        int32_t n_pos = job->pos0 + t + 1; /* causal: positions 0 .. pos0 + t */
+        const float *q = s->q + ((size_t)t * (size_t)H + (size_t)h) * (size_t)D;
+        float max = -INFINITY;
+        for (int32_t p = 0; p < n_pos; p++) {
+            const float *k = kv_key(job->kv, job->layer, p) + (size_t)kvh * (size_t)D;
+            scores[p] = dot_f32(q, k, D) * scale;
+            if (scores[p] > max) max = scores[p];
+        }
+        double sum = 0.0;
+        for (int32_t p = 0; p < n_pos; p++) {
+            scores[p] = expf(scores[p] - max);
+            sum += scores[p];
+        }
+        float inv = (float)(1.0 / sum);
+        float *out = s->att + ((size_t)t * (size_t)H + (size_t)h) * (size_t)D;
+        memset(out, 0, (size_t)D * sizeof(float));
+        for (int32_t p = 0; p < n_pos; p++) {
+            const float *v = kv_value(job->kv, job->layer, p) + (size_t)kvh * (size_t)D;
+            float wgt = scores[p] * inv;
+            for (int32_t i = 0; i < D; i++) out[i] += wgt * v[i];
+        }
+    }
+}
+
+/* ---- the whole pass ---------------------------------------------------------- */
+
+static void layer_forward(const qwq_model *m, const layer *L, int32_t il, forward_scratch *s, thread_pool *pool,
+                          kv_cache *kv, int32_t T, int32_t pos0) {
+    const hparams *hp = &m->hp;
+    int32_t E = hp->n_embd, D = hp->head_dim, H = hp->n_head, Hkv = hp->n_head_kv;
+    int32_t kv_dim = Hkv * D, half = D / 2;
+
+    for (int32_t t = 0; t < T; t++)
+        rmsnorm(s->h + (size_t)t * E, s->x + (size_t)t * E, L->attn_norm, E, hp->rms_eps);
+    matmul(s, pool, &L->wq, s->h, T, L->bq, s->q);
+    matmul(s, pool, &L->wk, s->h, T, L->bk, s->k);
+    matmul(s, pool, &L->wv, s->h, T, L->bv, s->v);
+    for (int32_t t = 0; t < T; t++) {
+        const float *c = s->rope_cos + (size_t)t * half, *sn = s->rope_sin + (size_t)t * half;
+        for (int32_t h = 0; h < H; h++) {
+            float *q = s->q + ((size_t)t * H + h) * D;
+            if (L->q_norm) rmsnorm(q, q, L->q_norm, D, hp->rms_eps);
+            rope(q, c, sn, D);
+        }
+        for (int32_t h = 0; h < Hkv; h++) {
+            float *k = s->k + ((size_t)t * Hkv + h) * D;
+            if (L->k_norm) rmsnorm(k, k, L->k_norm, D, hp->rms_eps);
+            rope(k, c, sn, D);
+        }
+        memcpy(kv_key(kv, il, pos0 + t), s->k + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
+        memcpy(kv_value(kv, il, pos0 + t), s->v + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
+    }
+    attention_job aj = {hp, kv, s, il, T, pos0};
+    pool_run(pool, attention_worker, &aj);
+    /* x += att Wo: the product goes to h, then is added */
+    matmul(s, pool, &L->wo, s->att, T, NULL, s->h);
+    for (size_t i = 0; i < (size_t)T * E; i++) s->x[i] += s->h[i];
+
+    for (int32_t t = 0; t < T; t++)
+        rmsnorm(s->h + (size_t)t * E, s->x + (size_t)t * E, L->ffn_norm, E, hp->rms_eps);
+    matmul(s, pool, &L->w_gate, s->h, T, NULL, s->gate);
+    matmul(s, pool, &L->w_up, s->h, T, NULL, s->up);
+    for (size_t i = 0; i < (size_t)T * hp->n_ff; i++) s->gate[i] = silu(s->gate[i]) * s->up[i];
+    matmul(s, pool, &L->w_down, s->gate, T, NULL, s->h);
+    for (size_t i = 0; i < (size_t)T * E; i++) s->x[i] += s->h[i];
+}
+
+void model_forward(const qwq_model *m, forward_scratch *s, thread_pool *pool, kv_cache *kv,
+                   const qwq_token *tokens, int32_t T, int32_t pos0, bool all_logits, float *logits) {
+    const hparams *hp = &m->hp;
+    int32_t E = hp->n_embd, half = hp->head_dim / 2;
+    for (int32_t t = 0; t < T; t++) {
+        dequant_row(m->tok_embd.type, m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_bytes,
+                    s->x + (size_t)t * E, E);
+        double pos = (double)(pos0 + t);
+        for (int32_t i = 0; i < half; i++) {
+            double angle = pos * (double)m->rope_freq[i];
+            s->rope_cos[(size_t)t * half + i] = (float)cos(angle);
+            s->rope_sin[(size_t)t * half + i] = (float)sin(angle);
+        }
+    }
+    for (int32_t il = 0; il < hp->n_layer; il++) layer_forward(m, &m->layers[il], il, s, pool, kv, T, pos0);
+    if (!logits) return;
+    int32_t first = all_logits ? 0 : T - 1;
+    int32_t n_out = T - first;
+    for (int32_t t = 0; t < n_out; t++)
+        rmsnorm(s->h + (size_t)t * E, s->x + (size_t)(first + t) * E, m->output_norm, E, hp->rms_eps);
+    matmul(s, pool, &m->output, s->h, n_out, NULL, logits);
+}

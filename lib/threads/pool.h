@@ -1,0 +1,41 @@
+/*
+ * pool - a session's worker threads.
+ *
+ * Invariants
+ *  - A pool of n threads runs a job on all n at once: the calling thread is
+ *    worker 0, n - 1 pthreads are the others. pool_run returns when every
+ *    worker has finished the job, so jobs never overlap.
+ *  - Idle workers spin briefly (a job usually follows within microseconds
+ *    during a forward pass), then sleep on a condition variable: an idle
+ *    session costs no CPU.
+ *  - A pool belongs to one session and is driven by one thread at a time.
+ *    There is no global pool. Built with OPENMP=1, jobs run in an OpenMP
+ *    parallel region of n threads instead, with the same worker indexes.
+ *  - How work is split must depend only on (index, n_workers), never on
+ *    timing, so results are identical whatever the scheduling.
+ */
+#ifndef QWQ_POOL_H
+#define QWQ_POOL_H
+
+#include "qwq.h"
+
+typedef struct thread_pool thread_pool;
+
+/* fn is called once on each worker with its index in [0, n_workers). */
+typedef void (*pool_job)(void *ctx, int worker, int n_workers);
+
+/* n_threads <= 0 means the number of online CPUs. */
+qwq_status pool_new(int n_threads, thread_pool **out);
+void pool_free(thread_pool *pool); /* NULL is a no-op; joins the workers */
+int pool_size(const thread_pool *pool);
+void pool_run(thread_pool *pool, pool_job fn, void *ctx);
+
+/* The half-open range [*begin, *end) of n items that worker w of nw owns. */
+static inline void pool_split(long n, int w, int nw, long *begin, long *end) {
+    *begin = n * w / nw;
+    *end = n * (w + 1) / nw;
+}
+
+int pool_online_cpus(void);
+
+#endif
