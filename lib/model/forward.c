@@ -4,15 +4,15 @@
  *
  *   x = embedding rows
  *   for each layer:
- *       h = rmsnorm(x) * attn_norm
+ *       h = ops_rmsnorm(x) * attn_norm
  *       q, k, v = h Wq (+bq), h Wk (+bk), h Wv (+bv)
  *       qwen3: q, k = rmsnorm per head * q_norm, k_norm
- *       q, k = rope(q, k)            (NEOX: rotate the two halves)
+ *       q, k = ops_rope_neox(q, k)            (NEOX: rotate the two halves)
  *       store k, v in the cache; a = causal softmax(q k^T / sqrt(d)) v
  *       x += a Wo
- *       h = rmsnorm(x) * ffn_norm
+ *       h = ops_rmsnorm(x) * ffn_norm
  *       x += (silu(h Wgate) * (h Wup)) Wdown
- *   logits = (rmsnorm(x) * output_norm) Wout
+ *   logits = (ops_rmsnorm(x) * output_norm) Wout
  *
  * Matrix products split output rows across the session's threads, and
  * attention splits (token, head) pairs; each output element is computed by
@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/ops.h"
 #include "kernels/quant.h"
 #include "model/model.h"
 #include "util/util.h"
@@ -91,38 +92,6 @@ void forward_scratch_free(forward_scratch *s) {
     free(s);
 }
 
-/* ---- numerics ------------------------------------------------------------- */
-
-/* Dot product with eight partial sums: a fixed order the compiler can
- * vectorise without reassociating. */
-static float dot_f32(const float *a, const float *b, int32_t n) {
-    float acc[8] = {0};
-    int32_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
-    for (; i < n; i++) acc[i & 7] += a[i] * b[i];
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-}
-
-static void rmsnorm(float *out, const float *x, const float *w, int32_t n, float eps) {
-    double ss = 0.0;
-    for (int32_t i = 0; i < n; i++) ss += (double)x[i] * (double)x[i];
-    float scale = (float)(1.0 / sqrt(ss / n + (double)eps));
-    for (int32_t i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
-}
-
-/* NEOX rotation: element i pairs with element i + d/2. */
-static void rope(float *v, const float *cosv, const float *sinv, int32_t head_dim) {
-    int32_t half = head_dim / 2;
-    for (int32_t i = 0; i < half; i++) {
-        float a = v[i], b = v[i + half];
-        v[i] = a * cosv[i] - b * sinv[i];
-        v[i + half] = a * sinv[i] + b * cosv[i];
-    }
-}
-
-static float silu(float x) { return x / (1.0f + expf(-x)); }
-
 /* ---- matrix product: y[t][o] = sum_i W[o][i] x[t][i] (+ bias[o]) ---------- */
 
 typedef struct matmul_job {
@@ -149,15 +118,15 @@ static void matmul_worker(void *ctx, int worker, int n_workers) {
             const float *xt = job->x + (size_t)t * (size_t)w->n_in;
             float *yt = job->y + (size_t)t * (size_t)job->y_stride;
             for (int r = 0; r < nr; r++) {
-                float v = dot_f32(rows + (size_t)r * (size_t)w->n_in, xt, w->n_in);
+                float v = ops_dot_f32(rows + (size_t)r * (size_t)w->n_in, xt, w->n_in);
                 yt[o0 + r] = job->bias ? v + job->bias[o0 + r] : v;
             }
         }
     }
 }
 
-static void matmul(forward_scratch *s, thread_pool *pool, const weight *w, const float *x, int32_t n_tokens,
-                   const float *bias, float *y) {
+void forward_matmul(forward_scratch *s, thread_pool *pool, const weight *w, const float *x, int32_t n_tokens,
+                    const float *bias, float *y) {
     matmul_job job = {w, x, bias, y, n_tokens, w->n_out, s};
     pool_run(pool, matmul_worker, &job);
 }
@@ -188,7 +157,7 @@ static void attention_worker(void *ctx, int worker, int n_workers) {
         float max = -INFINITY;
         for (int32_t p = 0; p < n_pos; p++) {
             const float *k = kv_key(job->kv, job->layer, p) + (size_t)kvh * (size_t)D;
-            scores[p] = dot_f32(q, k, D) * scale;
+            scores[p] = ops_dot_f32(q, k, D) * scale;
             if (scores[p] > max) max = scores[p];
         }
         double sum = 0.0;
@@ -216,21 +185,21 @@ static void layer_forward(const qwq_model *m, const layer *L, int32_t il, forwar
     int32_t kv_dim = Hkv * D, half = D / 2;
 
     for (int32_t t = 0; t < T; t++)
-        rmsnorm(s->h + (size_t)t * E, s->x + (size_t)t * E, L->attn_norm, E, hp->rms_eps);
-    matmul(s, pool, &L->wq, s->h, T, L->bq, s->q);
-    matmul(s, pool, &L->wk, s->h, T, L->bk, s->k);
-    matmul(s, pool, &L->wv, s->h, T, L->bv, s->v);
+        ops_rmsnorm(s->h + (size_t)t * E, s->x + (size_t)t * E, L->attn_norm, E, hp->rms_eps);
+    forward_matmul(s, pool, &L->wq, s->h, T, L->bq, s->q);
+    forward_matmul(s, pool, &L->wk, s->h, T, L->bk, s->k);
+    forward_matmul(s, pool, &L->wv, s->h, T, L->bv, s->v);
     for (int32_t t = 0; t < T; t++) {
         const float *c = s->rope_cos + (size_t)t * half, *sn = s->rope_sin + (size_t)t * half;
         for (int32_t h = 0; h < H; h++) {
             float *q = s->q + ((size_t)t * H + h) * D;
-            if (L->q_norm) rmsnorm(q, q, L->q_norm, D, hp->rms_eps);
-            rope(q, c, sn, D);
+            if (L->q_norm) ops_rmsnorm(q, q, L->q_norm, D, hp->rms_eps);
+            ops_rope_neox(q, c, sn, D);
         }
         for (int32_t h = 0; h < Hkv; h++) {
             float *k = s->k + ((size_t)t * Hkv + h) * D;
-            if (L->k_norm) rmsnorm(k, k, L->k_norm, D, hp->rms_eps);
-            rope(k, c, sn, D);
+            if (L->k_norm) ops_rmsnorm(k, k, L->k_norm, D, hp->rms_eps);
+            ops_rope_neox(k, c, sn, D);
         }
         memcpy(kv_key(kv, il, pos0 + t), s->k + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
         memcpy(kv_value(kv, il, pos0 + t), s->v + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
@@ -238,15 +207,15 @@ static void layer_forward(const qwq_model *m, const layer *L, int32_t il, forwar
     attention_job aj = {hp, kv, s, il, T, pos0};
     pool_run(pool, attention_worker, &aj);
     /* x += att Wo: the product goes to h, then is added */
-    matmul(s, pool, &L->wo, s->att, T, NULL, s->h);
+    forward_matmul(s, pool, &L->wo, s->att, T, NULL, s->h);
     for (size_t i = 0; i < (size_t)T * E; i++) s->x[i] += s->h[i];
 
     for (int32_t t = 0; t < T; t++)
-        rmsnorm(s->h + (size_t)t * E, s->x + (size_t)t * E, L->ffn_norm, E, hp->rms_eps);
-    matmul(s, pool, &L->w_gate, s->h, T, NULL, s->gate);
-    matmul(s, pool, &L->w_up, s->h, T, NULL, s->up);
-    for (size_t i = 0; i < (size_t)T * hp->n_ff; i++) s->gate[i] = silu(s->gate[i]) * s->up[i];
-    matmul(s, pool, &L->w_down, s->gate, T, NULL, s->h);
+        ops_rmsnorm(s->h + (size_t)t * E, s->x + (size_t)t * E, L->ffn_norm, E, hp->rms_eps);
+    forward_matmul(s, pool, &L->w_gate, s->h, T, NULL, s->gate);
+    forward_matmul(s, pool, &L->w_up, s->h, T, NULL, s->up);
+    ops_swiglu(s->gate, s->up, (int64_t)T * hp->n_ff);
+    forward_matmul(s, pool, &L->w_down, s->gate, T, NULL, s->h);
     for (size_t i = 0; i < (size_t)T * E; i++) s->x[i] += s->h[i];
 }
 
@@ -257,18 +226,13 @@ void model_forward(const qwq_model *m, forward_scratch *s, thread_pool *pool, kv
     for (int32_t t = 0; t < T; t++) {
         dequant_row(m->tok_embd.type, m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_bytes,
                     s->x + (size_t)t * E, E);
-        double pos = (double)(pos0 + t);
-        for (int32_t i = 0; i < half; i++) {
-            double angle = pos * (double)m->rope_freq[i];
-            s->rope_cos[(size_t)t * half + i] = (float)cos(angle);
-            s->rope_sin[(size_t)t * half + i] = (float)sin(angle);
-        }
+        ops_rope_angles(s->rope_cos + (size_t)t * half, s->rope_sin + (size_t)t * half, m->rope_freq, half, pos0 + t);
     }
     for (int32_t il = 0; il < hp->n_layer; il++) layer_forward(m, &m->layers[il], il, s, pool, kv, T, pos0);
     if (!logits) return;
     int32_t first = all_logits ? 0 : T - 1;
     int32_t n_out = T - first;
     for (int32_t t = 0; t < n_out; t++)
-        rmsnorm(s->h + (size_t)t * E, s->x + (size_t)(first + t) * E, m->output_norm, E, hp->rms_eps);
-    matmul(s, pool, &m->output, s->h, n_out, NULL, logits);
+        ops_rmsnorm(s->h + (size_t)t * E, s->x + (size_t)(first + t) * E, m->output_norm, E, hp->rms_eps);
+    forward_matmul(s, pool, &m->output, s->h, n_out, NULL, logits);
 }

@@ -100,4 +100,9 @@ void forward_scratch_free(forward_scratch *s);
 void model_forward(const qwq_model *m, forward_scratch *s, thread_pool *pool, kv_cache *kv,
                    const qwq_token *tokens, int32_t n, int32_t pos0, bool all_logits, float *logits);
 
+/* y[t][o] = sum_i W[o][i] x[t][i] (+ bias[o]) for n_tokens <= n_batch rows
+ * of x (n_in each) into rows of y (n_out each), on the pool's threads. */
+void forward_matmul(forward_scratch *s, thread_pool *pool, const weight *w, const float *x, int32_t n_tokens,
+                    const float *bias, float *y);
+
 #endif
