@@ -220,8 +220,7 @@ static qwq_status check_tensor_types(const gguf_file *f) {
 }
 
 static qwq_status load(qwq_model *m, const char *path, const qwq_load_params *params) {
-    qwq_status st = gguf_open(path, &m->file);
-    if (st) return st;
+    qwq_status st;
     m->vocab_only = params && (params->flags & QWQ_LOAD_VOCAB_ONLY);
     if ((st = check_tensor_types(m->file))) return err_prefix(st, "%s", path);
     gguf_str arch;
@@ -271,9 +270,20 @@ static qwq_status load(qwq_model *m, const char *path, const qwq_load_params *pa
 
 qwq_status model_load(const char *path, const qwq_load_params *params, qwq_model **out) {
     *out = NULL;
+    gguf_file *f = NULL;
+    qwq_status st = gguf_open(path, &f);
+    return st ? st : model_load_gguf(f, path, params, out);
+}
+
+qwq_status model_load_gguf(gguf_file *f, const char *label, const qwq_load_params *params, qwq_model **out) {
+    *out = NULL;
     qwq_model *m = mem_calloc(1, sizeof *m, "model");
-    if (!m) return QWQ_ERR_OUT_OF_MEMORY;
-    qwq_status st = load(m, path, params);
+    if (!m) {
+        gguf_close(f);
+        return QWQ_ERR_OUT_OF_MEMORY;
+    }
+    m->file = f;
+    qwq_status st = load(m, label, params);
     if (st) {
         model_free(m);
         return st;

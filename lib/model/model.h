@@ -82,6 +82,9 @@ struct qwq_model {
 };
 
 qwq_status model_load(const char *path, const qwq_load_params *params, qwq_model **out);
+/* The same from a parsed file, which the model then owns (closed on
+ * failure too); label names the file in messages. */
+qwq_status model_load_gguf(gguf_file *f, const char *label, const qwq_load_params *params, qwq_model **out);
 void model_free(qwq_model *m);
 
 /* Scratch a session needs to run batches of up to n_batch tokens with a
