@@ -483,7 +483,7 @@ static void test_quantize_act(void) {
     static uint8_t q[4096 / 256 * 292];
     static const uint32_t acts[] = {QTYPE_Q8_0, QTYPE_Q8_1, QTYPE_Q8_K};
     uint64_t seed = 7;
-    for (int kind = 0; kind < 8; kind++) {
+    for (int kind = 0; kind < 9; kind++) {
         for (int i = 0; i < 4096; i++) {
             switch (kind) {
             case 0: x[i] = rng_normal(&seed); break;
@@ -492,7 +492,11 @@ static void test_quantize_act(void) {
             case 3: x[i] = (i / 256) % 2 ? 0.0f : rng_normal(&seed); break; /* zero blocks */
             case 4: x[i] = 0.0123f; break;
             case 5: x[i] = (float)((int)(rng_next(&seed) % 255) - 127) / 127.0f * 2.0f; break; /* grid */
-            case 6: x[i] = (float)(i % 64) - 31.5f; break;               /* many ties */
+            case 6: x[i] = (float)(i % 64) - 31.5f; break;
+            case 7: /* exact ties: amax 127 makes d = 1 (q8_0/q8_1) and scale = -1 (q8_K) */
+                x[i] = i % 32 == 0 ? 127.0f : (float)(i % 126) + (i % 3 ? 0.5f : -0.5f);
+                if (i % 2) x[i] = -x[i];
+                break;
             default: x[i] = i % 37 == 0 ? 100.0f * rng_normal(&seed) : rng_normal(&seed); break;
             }
         }
@@ -512,6 +516,43 @@ static void test_quantize_act(void) {
     uint8_t q2[292], q3[292];
     quantize_row_q8_K(x, q2, 256);
     CHECK(quantize_row_act(QTYPE_Q6_K, x, q3, 256) && memcmp(q2, q3, 292) == 0);
+}
+
+/* The reference quantizer computes x / d as x * (1 / d) with d = amax / 127,
+ * not as x * (127 / amax): the two differ in the last bit for some amax,
+ * which moves a value across a rounding boundary now and then. Builds such
+ * values on purpose and checks that the q8_0 and q8_1 quantizers take the
+ * reference's side. */
+static void test_quantize_scale_semantics(void) {
+    uint64_t seed = 3;
+    int found = 0;
+    float x[32];
+    block_q8_0 y0;
+    block_q8_1 y1;
+    for (int trial = 0; trial < 20000 && found < 50; trial++) {
+        const float amax = 0.5f + 200.0f * (rng_unit(&seed) + 1.0f);
+        const float d = amax / 127.0f, id = 1.0f / d, id_alt = 127.0f / amax;
+        if (id == id_alt) continue;
+        const int k = (int)(rng_next(&seed) % 126);
+        float v = ((float)k + 0.5f) / id;
+        for (int step = -8; step <= 8; step++) {
+            float xv = v;
+            for (int s = 0; s < (step < 0 ? -step : step); s++) xv = nextafterf(xv, step < 0 ? 0.0f : INFINITY);
+            if (roundf(xv * id) == roundf(xv * id_alt) || xv >= amax) continue;
+            memset(x, 0, sizeof x);
+            x[0] = amax;
+            x[5] = xv;
+            x[6] = -xv;
+            quantize_row_q8_0(x, &y0, 32);
+            quantize_row_q8_1(x, &y1, 32);
+            const int want = (int)roundf(xv * id);
+            CHECKF(y0.qs[5] == want && y0.qs[6] == -want, "q8_0: amax %a, x %a -> %d, want %d", amax, xv, y0.qs[5], want);
+            CHECKF(y1.qs[5] == want && y1.qs[6] == -want, "q8_1: amax %a, x %a -> %d, want %d", amax, xv, y1.qs[5], want);
+            found++;
+            break;
+        }
+    }
+    CHECKF(found >= 50, "only %d boundary cases found", found);
 }
 
 /* Dot products on random blocks: against a double-precision sum over the
@@ -837,6 +878,7 @@ int main(void) {
     RUN(test_bf16);
     RUN(test_dequant_random);
     RUN(test_quantize_act);
+    RUN(test_quantize_scale_semantics);
     RUN(test_dot_random);
     RUN(test_file_f16);
     RUN(test_file_bf16);
