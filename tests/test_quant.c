@@ -354,7 +354,7 @@ static void test_bf16(void) {
  * compared as bits; f16 scales span subnormal to large magnitudes. */
 static void test_dequant_random(void) {
     enum { NB = 8 };
-    static uint8_t buf[NB * 292];
+    static uint8_t buf[NB * 256 * 4]; /* NB blocks of the largest type, or NB * 256 f32 */
     static float out[NB * 256];
     static const uint32_t types[] = {
         QTYPE_F32,  QTYPE_F16,  QTYPE_BF16, QTYPE_Q4_0, QTYPE_Q4_1, QTYPE_Q5_0, QTYPE_Q5_1, QTYPE_Q8_0,
