@@ -10,7 +10,7 @@
  *    for is). f16 fields are raw IEEE binary16 bits (uint16_t).
  *  - A row of n elements is n / block_elems consecutive blocks; every row
  *    starts a new block. Pointers to blocks must be aligned to the block
- *    struct (2 bytes; 4 for Q8_K). GGUF tensor data (32-byte aligned, rows
+ *    struct (2 bytes; 4 for F32 and Q8_K). GGUF tensor data (32-byte aligned, rows
  *    of whole blocks of even size) always is; buffers from mem_alloc*
  *    always are.
  *  - Dequantization reproduces ggml's to_float bit for bit: f32 arithmetic,
