@@ -54,12 +54,13 @@ TOOLS    := $(patsubst bench/%.c,$(BUILD)/bin/%,$(wildcard bench/*.c))
 TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 TEST_SUPPORT := $(filter-out $(wildcard tests/test_*.c),$(wildcard tests/*.c))
 
-.PHONY: all test bench demo install clean check-contract
+.PHONY: all test test-valgrind bench demo install clean check-contract
 all: lib/libqwq.a lib/libqwq.so $(EXAMPLES) $(TOOLS)
 
 $(BUILD)/obj/%.o: %.c $(LIB_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_LIB) $(ISA) -c $< -o $@
+	@echo "CC $<"
+	@$(CC) $(CFLAGS_LIB) $(ISA) -c $< -o $@
 
 # Tests link every internal function from this archive; the public archive
 # below has only the qwq_* symbols global.
@@ -96,6 +97,11 @@ check-contract:
 
 test: all $(TESTS)
 	@sh tests/run.sh $(BUILD)
+
+# The loader and API tests under valgrind (slow; not part of `make test`).
+test-valgrind: $(TESTS)
+	QWQ_FUZZ_ITERATIONS=300 valgrind -q --error-exitcode=9 --leak-check=full $(BUILD)/tests/test_loader
+	valgrind -q --error-exitcode=9 --leak-check=full $(BUILD)/tests/test_api
 
 bench: all
 

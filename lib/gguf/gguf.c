@@ -475,14 +475,14 @@ static qwq_status get_int_range(const gguf_file *f, const char *key, int64_t lo,
 }
 
 qwq_status gguf_get_u32(const gguf_file *f, const char *key, uint32_t *out) {
-    int64_t v;
+    int64_t v = 0;
     qwq_status st = get_int_range(f, key, 0, UINT32_MAX, &v);
     if (!st) *out = (uint32_t)v;
     return st;
 }
 
 qwq_status gguf_get_i32(const gguf_file *f, const char *key, int32_t *out) {
-    int64_t v;
+    int64_t v = 0;
     qwq_status st = get_int_range(f, key, INT32_MIN, INT32_MAX, &v);
     if (!st) *out = (int32_t)v;
     return st;

@@ -23,8 +23,16 @@ qwq_status err_prefix(qwq_status status, const char *fmt, ...) {
     va_start(ap, fmt);
     int n = vsnprintf(err_buf, sizeof err_buf, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof err_buf)
-        snprintf(err_buf + n, sizeof err_buf - (size_t)n, ": %s", old);
+    /* append ": old", cut to fit */
+    size_t at = n < 0 ? 0 : (size_t)n;
+    if (at + 2 < sizeof err_buf) {
+        memcpy(err_buf + at, ": ", 2);
+        at += 2;
+        size_t room = sizeof err_buf - 1 - at, len = strlen(old);
+        if (len > room) len = room;
+        memcpy(err_buf + at, old, len);
+        err_buf[at + len] = 0;
+    }
     return status;
 }
 
