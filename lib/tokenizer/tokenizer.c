@@ -800,7 +800,7 @@ qwq_status tokenizer_decode(const tokenizer *t, const qwq_token *ids, size_t n, 
         qwq_token id = ids[i];
         if (skip && (t->tflags[id] & TF_SKIPPABLE)) continue;
         size_t l = t->piece_off[id + 1] - t->piece_off[id];
-        memcpy(out + o, t->pieces + t->piece_off[id], l);
+        if (l) memcpy(out + o, t->pieces + t->piece_off[id], l);
         o += l;
     }
     if (cap > total) out[total] = 0;
