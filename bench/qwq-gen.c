@@ -284,7 +284,8 @@ static void gen_blocks(const tensor_gen *t, uint64_t offset, uint8_t *buf, size_
         for (i = 0; i < n; i += sizeof(block_q8_0)) {
             block_q8_0 *b = (block_q8_0 *)(buf + i);
             put_h((uint8_t *)&b->d, t->dtab[buf[i]]);
-            for (int j = 0; j < QK8_0; j++) b->qs[j] = (int8_t)(b->qs[j] == -128 ? -127 : b->qs[j]);
+            /* ggml's levels are -127..127: -128 becomes 0 (keeps the mean at 0) */
+            for (int j = 0; j < QK8_0; j++) b->qs[j] = (int8_t)(b->qs[j] == -128 ? 0 : b->qs[j]);
         }
         break;
     case QTYPE_Q4_0:
@@ -891,6 +892,10 @@ int main(int argc, char **argv) {
     gen_tables *tables = malloc(sizeof *tables);
     if (!tensors || !tables) {
         fprintf(stderr, "qwq-gen: out of memory\n");
+        free(tensors);
+        free(tables);
+        vocab_free(&voc);
+        gguf_close(vsrc);
         return 1;
     }
     tables_init(tables);
@@ -943,12 +948,13 @@ int main(int argc, char **argv) {
     }
     uint64_t total = 0;
     if (!st) st = gguf_writer_file_size(w, &total);
+    int rc = 0;
     if (st) {
         fprintf(stderr, "qwq-gen: %s\n", err_message());
-        return 1;
+        rc = 1;
     }
     g.total = total;
-    if (!quiet || list_only) {
+    if (!rc && (!quiet || list_only)) {
         fprintf(list_only ? stdout : stderr,
                 "%s: %s, %d layers, hidden %d, heads %d/%d x %d, ffn %d, vocab %d%s, %s%s\n"
                 "  %zu tensors, %.3f B parameters, %.3f GB:",
@@ -960,8 +966,7 @@ int main(int argc, char **argv) {
                 fprintf(list_only ? stdout : stderr, " %s %.1f MB", type_name(t), type_bytes[t] / 1e6);
         fprintf(list_only ? stdout : stderr, "\n");
     }
-    int rc = 0;
-    if (!list_only) {
+    if (!rc && !list_only) {
         /* the directory of the output may not exist yet: create one level */
         char dir[4096];
         snprintf(dir, sizeof dir, "%s", out_path);

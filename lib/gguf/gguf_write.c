@@ -137,6 +137,10 @@ static qwq_status payload_check(uint32_t t, const uint8_t *p, size_t len, const 
                 return err_set(QWQ_ERR_INVALID_ARGUMENT, "gguf writer: key '%s': array element type %u is not allowed", key, et);
             if (!u64_mul(n, es, &bytes) || bytes > len - pos)
                 return err_set(QWQ_ERR_INVALID_ARGUMENT, "gguf writer: key '%s': array of %llu elements does not fit its payload", key, (unsigned long long)n);
+            if (et == GGUF_TYPE_BOOL)
+                for (size_t i = 0; i < (size_t)bytes; i++)
+                    if (p[pos + i] > 1)
+                        return err_set(QWQ_ERR_INVALID_ARGUMENT, "gguf writer: key '%s': bool element %zu is %u", key, i, p[pos + i]);
             pos += (size_t)bytes;
         }
         if (pos != len)
@@ -175,6 +179,8 @@ static qwq_status kv_begin(gguf_writer *w, const char *key, size_t key_len, uint
         if (key_len == 0) return err_set(QWQ_ERR_INVALID_ARGUMENT, "gguf writer: empty key");
         if (key_len > GGUF_MAX_KEY)
             return err_set(QWQ_ERR_INVALID_ARGUMENT, "gguf writer: key of %zu bytes is longer than %u", key_len, GGUF_MAX_KEY);
+        if (memchr(key, 0, key_len))
+            return err_set(QWQ_ERR_INVALID_ARGUMENT, "gguf writer: key '%s' contains a NUL byte", kmsg);
         for (size_t i = 0; i < w->n_kv; i++) {
             const kv_rec *r = &w->kvs[i];
             if (r->key_len == key_len && memcmp(w->meta + r->start + 8, key, key_len) == 0)
@@ -473,6 +479,8 @@ static qwq_status tensor_add(gguf_writer *w, const char *name, size_t name_len, 
         if (name_len == 0) return err_set(QWQ_ERR_INVALID_ARGUMENT, "gguf writer: empty tensor name");
         if (name_len > GGUF_MAX_NAME)
             return err_set(QWQ_ERR_INVALID_ARGUMENT, "gguf writer: tensor name '%s' is %zu bytes (at most %u)", nmsg, name_len, GGUF_MAX_NAME);
+        if (memchr(name, 0, name_len))
+            return err_set(QWQ_ERR_INVALID_ARGUMENT, "gguf writer: tensor name '%s' contains a NUL byte", nmsg);
         for (uint32_t i = 0; i < n_dims; i++)
             if (ne[i] == 0) return err_set(QWQ_ERR_INVALID_ARGUMENT, "gguf writer: tensor '%s': dimension %u is 0", nmsg, i);
         uint64_t nb;

@@ -30,7 +30,7 @@
  *    sit in memory; each chunk starts and ends on a block boundary of the
  *    tensor's type (a whole number of block_bytes).
  *  - Checked mode (the default) refuses what a reader would reject: empty or
- *    duplicate keys, duplicate tensor names, names over 64 bytes, 0 or more
+ *    duplicate keys, keys or names holding a NUL byte, duplicate tensor names, names over 64 bytes, 0 or more
  *    than 4 dims, zero dims, unknown types, a row length that is not a
  *    multiple of the type's block, an alignment that is not a power of two.
  *    GGUF_WRITER_UNCHECKED turns those checks off so that tests can produce
