@@ -2,6 +2,7 @@
 #include "tokenizer/tokenizer.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "tokenizer/unicode.h"
 #include "util/util.h"
@@ -9,7 +10,6 @@
 #define ID_BITS 21u
 #define ID_LIMIT (1u << ID_BITS) /* token ids and merge ranks stay below this */
 #define NO_RANK UINT32_MAX
-#define EMPTY_SLOT UINT64_MAX
 
 #define TF_ADDED 1u     /* type 3 or 4: literal text, matched with QWQ_TOKENIZE_SPECIAL */
 #define TF_SKIPPABLE 2u /* dropped by QWQ_DETOKENIZE_SKIP_SPECIAL */
@@ -24,14 +24,14 @@ struct tokenizer {
     size_t max_piece;
     int32_t byte_tok[256]; /* id of the token of each single byte */
 
-    /* merges: open addressing, slot = (left << 42) | (right << 21) | rank */
+    /* merges: open addressing, slot = ((left + 1) << 42) | (right << 21) | rank, 0 empty */
     uint64_t *mtab;
     size_t mmask;
     int32_t *mres; /* merged token per rank */
     uint32_t n_merges;
 
-    /* byte-level tokens by decoded bytes: slot = id, -1 empty */
-    int32_t *vtab;
+    /* byte-level tokens by decoded bytes: slot = (hash tag << 32) | (id + 1), 0 empty */
+    uint64_t *vtab;
     size_t vmask;
 
     /* added tokens (types 3, 4) sorted by first byte, then longest first */
@@ -59,11 +59,15 @@ static int byte_from_cp(uint32_t cp) {
 static long bytelevel_decode(const uint8_t *s, size_t len, uint8_t *out, size_t *bad) {
     size_t o = 0;
     for (size_t i = 0; i < len;) {
-        size_t l = utf8_seq_len(s + i, len - i);
+        uint8_t c = s[i];
         int b = -1;
-        if (l) {
-            size_t l2;
-            b = byte_from_cp(utf8_decode(s + i, &l2));
+        size_t l = 1;
+        if (c < 0x80) {
+            b = byte_from_cp(c);
+        } else if (c >= 0xC2 && c <= 0xC5 && i + 1 < len && (s[i + 1] & 0xC0) == 0x80) {
+            /* the whole alphabet is below U+0144: one or two bytes of UTF-8 */
+            b = byte_from_cp(((uint32_t)(c & 0x1F) << 6) | (s[i + 1] & 0x3Fu));
+            l = 2;
         }
         if (b < 0) {
             *bad = i;
@@ -77,11 +81,13 @@ static long bytelevel_decode(const uint8_t *s, size_t len, uint8_t *out, size_t 
 
 /* ---- hashing --------------------------------------------------------------------- */
 
-static inline uint64_t hash_bytes(const uint8_t *s, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull;
+#define FNV_INIT 0xcbf29ce484222325ull
+static inline uint64_t fnv_more(uint64_t h, const uint8_t *s, size_t n) {
     for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ull;
-    return h ^ (h >> 29);
+    return h;
 }
+static inline uint64_t fnv_final(uint64_t h) { return h ^ (h >> 29); }
+static inline uint64_t hash_bytes(const uint8_t *s, size_t n) { return fnv_final(fnv_more(FNV_INIT, s, n)); }
 
 static inline uint64_t hash_u64(uint64_t k) {
     k ^= k >> 31;
@@ -89,35 +95,72 @@ static inline uint64_t hash_u64(uint64_t k) {
     return k ^ (k >> 29);
 }
 
-static size_t table_size(size_t n) {
+/* smallest power of two >= n * num / den (and >= 16) */
+static size_t table_size(size_t n, size_t num, size_t den) {
     size_t sz = 16;
-    while (sz < 2 * n) sz <<= 1;
+    while (sz < n / den * num + num) sz <<= 1;
     return sz;
 }
 
-static int32_t vocab_lookup(const tokenizer *t, const uint8_t *s, size_t n) {
-    size_t h = (size_t)hash_bytes(s, n) & t->vmask;
+/* vocabulary slots: (hash tag << 32) | (id + 1); 0 is empty */
+static int32_t vocab_lookup_h(const tokenizer *t, uint64_t hash, const uint8_t *s, size_t n) {
+    uint32_t tag = (uint32_t)(hash >> 32);
+    size_t h = (size_t)hash & t->vmask;
     for (;;) {
-        int32_t id = t->vtab[h];
-        if (id < 0) return -1;
-        size_t len = t->piece_off[id + 1] - t->piece_off[id];
-        if (len == n && memcmp(t->pieces + t->piece_off[id], s, n) == 0) return id;
+        uint64_t slot = t->vtab[h];
+        if (!slot) return -1;
+        if ((uint32_t)(slot >> 32) == tag) {
+            int32_t id = (int32_t)(uint32_t)slot - 1;
+            size_t len = t->piece_off[id + 1] - t->piece_off[id];
+            if (len == n && memcmp(t->pieces + t->piece_off[id], s, n) == 0) return id;
+        }
         h = (h + 1) & t->vmask;
     }
 }
 
+static int32_t vocab_lookup(const tokenizer *t, const uint8_t *s, size_t n) {
+    return vocab_lookup_h(t, hash_bytes(s, n), s, n);
+}
+
+static inline uint64_t merge_key(int32_t left, int32_t right) {
+    return ((uint64_t)(uint32_t)(left + 1) << ID_BITS) | (uint32_t)right;
+}
+
 static inline uint32_t merge_rank(const tokenizer *t, int32_t left, int32_t right) {
-    uint64_t key = ((uint64_t)(uint32_t)left << ID_BITS) | (uint32_t)right;
+    uint64_t key = merge_key(left, right);
     size_t h = (size_t)hash_u64(key) & t->mmask;
     for (;;) {
         uint64_t slot = t->mtab[h];
-        if (slot == EMPTY_SLOT) return NO_RANK;
+        if (slot == 0) return NO_RANK;
         if ((slot >> ID_BITS) == key) return (uint32_t)(slot & (ID_LIMIT - 1));
         h = (h + 1) & t->mmask;
     }
 }
 
 /* ---- load ------------------------------------------------------------------------- */
+
+/* A zeroed table of n 64-bit slots. Tables of megabytes are 2 MiB aligned and
+ * marked for transparent huge pages where the system has them: fewer page
+ * faults at load and fewer TLB misses in the random lookups of encode. */
+static uint64_t *table_alloc(size_t n, const char *what) {
+    size_t bytes;
+    if (!size_mul(n, sizeof(uint64_t), &bytes)) {
+        err_set(QWQ_ERR_OUT_OF_MEMORY, "size of the %s overflows", what);
+        return NULL;
+    }
+    const size_t huge = (size_t)2 << 20;
+    if (bytes < huge) return mem_calloc(n, sizeof(uint64_t), what);
+    void *p = NULL;
+    if (posix_memalign(&p, huge, bytes) != 0 || !p) {
+        err_set(QWQ_ERR_OUT_OF_MEMORY, "out of memory allocating %zu bytes for the %s", bytes, what);
+        return NULL;
+    }
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE); /* advice only: failure changes nothing */
+#endif
+    memset(p, 0, bytes);
+    return p;
+}
 
 void tokenizer_free(tokenizer *t) {
     if (!t) return;
@@ -236,26 +279,22 @@ static qwq_status load_tokens(tokenizer *t, const gguf_file *f) {
     t->piece_off[n] = off;
 
     /* byte-level tokens by their bytes; each spelling must be unique */
-    size_t vsize = table_size((size_t)n);
-    t->vtab = mem_alloc(vsize * sizeof(int32_t), "vocabulary hash table");
+    size_t vsize = table_size((size_t)n, 3, 2);
+    t->vtab = table_alloc(vsize, "vocabulary hash table");
     if (!t->vtab) return QWQ_ERR_OUT_OF_MEMORY;
-    memset(t->vtab, 0xff, vsize * sizeof(int32_t));
     t->vmask = vsize - 1;
     for (int i = 0; i < 256; i++) t->byte_tok[i] = -1;
     for (int32_t i = 0; i < n; i++) {
         if (!(t->tflags[i] & TF_BYTELEVEL)) continue;
         const uint8_t *p = (const uint8_t *)t->pieces + t->piece_off[i];
         size_t len = t->piece_off[i + 1] - t->piece_off[i];
-        size_t h = (size_t)hash_bytes(p, len) & t->vmask;
-        for (;;) {
-            int32_t id = t->vtab[h];
-            if (id < 0) break;
-            size_t l2 = t->piece_off[id + 1] - t->piece_off[id];
-            if (l2 == len && memcmp(t->pieces + t->piece_off[id], p, len) == 0)
-                return err_set(QWQ_ERR_FORMAT, "tokenizer.ggml.tokens[%d] duplicates tokenizer.ggml.tokens[%d]", i, id);
-            h = (h + 1) & t->vmask;
-        }
-        t->vtab[h] = i;
+        uint64_t hash = hash_bytes(p, len);
+        int32_t dup = vocab_lookup_h(t, hash, p, len);
+        if (dup >= 0)
+            return err_set(QWQ_ERR_FORMAT, "tokenizer.ggml.tokens[%d] duplicates tokenizer.ggml.tokens[%d]", i, dup);
+        size_t h = (size_t)hash & t->vmask;
+        while (t->vtab[h]) h = (h + 1) & t->vmask;
+        t->vtab[h] = (hash >> 32 << 32) | (uint32_t)(i + 1);
         if (len == 1) t->byte_tok[(uint8_t)p[0]] = i;
     }
     for (int b = 0; b < 256; b++)
@@ -294,59 +333,99 @@ static qwq_status load_merges(tokenizer *t, const gguf_file *f) {
                        (unsigned long long)mk->arr_len, ID_LIMIT - 1);
     uint32_t nm = (uint32_t)mk->arr_len;
     t->n_merges = nm;
-    size_t msize = table_size(nm);
-    t->mtab = mem_alloc(msize * sizeof(uint64_t), "merge hash table");
+    size_t msize = table_size(nm, 2, 1);
+    t->mtab = table_alloc(msize, "merge hash table");
     t->mres = mem_alloc((nm ? nm : 1) * sizeof(int32_t), "merge results");
     if (!t->mtab || !t->mres) return QWQ_ERR_OUT_OF_MEMORY;
-    memset(t->mtab, 0xff, msize * sizeof(uint64_t));
     t->mmask = msize - 1;
 
+    /* Merges go in batches: hashes of a batch first, with the table slots
+     * prefetched, then the lookups (the tables are megabytes; this hides
+     * most of the cache misses). */
+    enum { BATCH = 32 };
     size_t buf_cap = 2 * t->max_piece + 16;
-    uint8_t *buf = mem_alloc(buf_cap, "merge scratch");
+    uint8_t *buf = mem_alloc(BATCH * buf_cap, "merge scratch");
     if (!buf) return QWQ_ERR_OUT_OF_MEMORY;
+    struct {
+        long la, lb; /* decoded lengths; la < 0: malformed, see fmt */
+        int fmt;     /* 1: not "a b", 2: too long / not in the alphabet */
+        uint64_t ha, hb, hab;
+    } m[BATCH];
     st = QWQ_OK;
-    for (uint32_t r = 0; r < nm; r++) {
-        gguf_str s = gguf_arr_str(mk, r);
-        const uint8_t *p = (const uint8_t *)s.ptr;
-        size_t len = (size_t)s.len, sp = len;
-        for (size_t i = 0; i < len; i++)
-            if (p[i] == ' ') {
-                if (sp != len) { sp = len + 1; break; }
-                sp = i;
-            }
-        if (sp >= len || sp == 0 || sp + 1 == len) {
-            st = err_set(QWQ_ERR_FORMAT, "tokenizer.ggml.merges[%u] is not two tokens separated by one space", r);
-            break;
-        }
-        if (len > buf_cap) {
+    for (uint32_t r0 = 0; r0 < nm && st == QWQ_OK; r0 += BATCH) {
+        uint32_t nb = nm - r0 < BATCH ? nm - r0 : BATCH;
+        for (uint32_t k = 0; k < nb; k++) {
+            gguf_str s = gguf_arr_str(mk, r0 + k);
+            const uint8_t *p = (const uint8_t *)s.ptr;
+            uint8_t *b = buf + k * buf_cap;
+            size_t len = (size_t)s.len, sp = len;
+            m[k].la = -1;
+            m[k].fmt = 0;
+            for (size_t i = 0; i < len; i++)
+                if (p[i] == ' ') {
+                    if (sp != len) { sp = len + 1; break; }
+                    sp = i;
+                }
+            if (sp >= len || sp == 0 || sp + 1 == len) { m[k].fmt = 1; continue; }
             /* longer than any two tokens together: cannot name tokens */
-            st = err_set(QWQ_ERR_FORMAT, "tokenizer.ggml.merges[%u] names a token that does not exist", r);
-            break;
+            if (len > buf_cap) { m[k].fmt = 2; continue; }
+            size_t bad;
+            long la = bytelevel_decode(p, sp, b, &bad);
+            long lb = la < 0 ? -1 : bytelevel_decode(p + sp + 1, len - sp - 1, b + la, &bad);
+            if (la < 0 || lb < 0) { m[k].fmt = 2; continue; }
+            m[k].la = la;
+            m[k].lb = lb;
+            m[k].ha = fnv_more(FNV_INIT, b, (size_t)la);
+            m[k].hab = fnv_final(fnv_more(m[k].ha, b + la, (size_t)lb));
+            m[k].ha = fnv_final(m[k].ha);
+            m[k].hb = hash_bytes(b + la, (size_t)lb);
+            __builtin_prefetch(&t->vtab[m[k].ha & t->vmask]);
+            __builtin_prefetch(&t->vtab[m[k].hb & t->vmask]);
         }
-        size_t bad;
-        long la = bytelevel_decode(p, sp, buf, &bad);
-        long lb = la < 0 ? -1 : bytelevel_decode(p + sp + 1, len - sp - 1, buf + la, &bad);
-        int32_t a = la < 0 ? -1 : vocab_lookup(t, buf, (size_t)la);
-        int32_t b = lb < 0 ? -1 : vocab_lookup(t, buf + la, (size_t)lb);
-        if (a < 0 || b < 0) {
-            st = err_set(QWQ_ERR_FORMAT, "tokenizer.ggml.merges[%u] names a token that does not exist (%s side)", r,
-                         a < 0 ? "left" : "right");
-            break;
+        uint64_t keys[BATCH];
+        for (uint32_t k = 0; k < nb; k++) {
+            uint32_t r = r0 + k;
+            const uint8_t *b = buf + k * buf_cap;
+            if (m[k].fmt == 1) {
+                st = err_set(QWQ_ERR_FORMAT, "tokenizer.ggml.merges[%u] is not two tokens separated by one space", r);
+                break;
+            }
+            int32_t a = m[k].fmt ? -1 : vocab_lookup_h(t, m[k].ha, b, (size_t)m[k].la);
+            int32_t c2 = m[k].fmt ? -1 : vocab_lookup_h(t, m[k].hb, b + m[k].la, (size_t)m[k].lb);
+            if (a < 0 || c2 < 0) {
+                st = err_set(QWQ_ERR_FORMAT, "tokenizer.ggml.merges[%u] names a token that does not exist (%s side)", r,
+                             a < 0 ? "left" : "right");
+                break;
+            }
+            /* GPT-2 style vocabularies list merge r's result as token 256 + r */
+            size_t lab = (size_t)(m[k].la + m[k].lb);
+            int32_t c = -1;
+            if ((uint64_t)r + 256 < (uint64_t)t->n_tokens) {
+                int32_t g = (int32_t)(r + 256);
+                if ((t->tflags[g] & TF_BYTELEVEL) && t->piece_off[g + 1] - t->piece_off[g] == lab &&
+                    memcmp(t->pieces + t->piece_off[g], b, lab) == 0)
+                    c = g;
+            }
+            if (c < 0) c = vocab_lookup_h(t, m[k].hab, b, lab);
+            if (c < 0) {
+                st = err_set(QWQ_ERR_FORMAT, "tokenizer.ggml.merges[%u]: the merged token is not in the vocabulary", r);
+                break;
+            }
+            t->mres[r] = c;
+            keys[k] = merge_key(a, c2);
+            __builtin_prefetch(&t->mtab[hash_u64(keys[k]) & t->mmask], 1);
         }
-        int32_t c = vocab_lookup(t, buf, (size_t)(la + lb));
-        if (c < 0) {
-            st = err_set(QWQ_ERR_FORMAT, "tokenizer.ggml.merges[%u]: the merged token is not in the vocabulary", r);
-            break;
+        if (st != QWQ_OK) break;
+        for (uint32_t k = 0; k < nb; k++) {
+            uint64_t key = keys[k];
+            size_t h = (size_t)hash_u64(key) & t->mmask;
+            for (;;) {
+                uint64_t slot = t->mtab[h];
+                if (slot == 0 || (slot >> ID_BITS) == key) break;
+                h = (h + 1) & t->mmask;
+            }
+            t->mtab[h] = (key << ID_BITS) | (r0 + k); /* a repeated pair: the later rank wins, as in HF */
         }
-        t->mres[r] = c;
-        uint64_t key = ((uint64_t)(uint32_t)a << ID_BITS) | (uint32_t)b;
-        size_t h = (size_t)hash_u64(key) & t->mmask;
-        for (;;) {
-            uint64_t slot = t->mtab[h];
-            if (slot == EMPTY_SLOT || (slot >> ID_BITS) == key) break;
-            h = (h + 1) & t->mmask;
-        }
-        t->mtab[h] = (key << ID_BITS) | r; /* a repeated pair: the later rank wins, as in HF */
     }
     free(buf);
     return st;
