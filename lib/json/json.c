@@ -355,7 +355,7 @@ static qwq_status parse_string(parser *p, json_value *out) {
                 i += 2;
                 continue;
             }
-            uint32_t cp;
+            uint32_t cp = 0;
             qwq_status st = read_u4(p, i, end, &cp);
             if (st) return st;
             if (cp >= 0xDC00 && cp <= 0xDFFF)
