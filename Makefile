@@ -38,10 +38,18 @@ LDLIBS  := -lm -pthread $(LDLIBS_OMP) $(LDLIBS_SAN)
 # lib/kernels/x86 and lib/kernels/arm and get their own -m flags.
 LIB_SRC := $(wildcard lib/*.c) $(wildcard lib/*/*.c)
 ifeq ($(ARCH),x86_64)
-LIB_SRC += $(wildcard lib/kernels/x86/*.c)
+X86_SRC := $(wildcard lib/kernels/x86/*.c)
+LIB_SRC += $(X86_SRC)
+ifneq ($(X86_SRC),)
+CFLAGS_LIB += -DQWQ_HAVE_X86_KERNELS
+endif
 endif
 ifeq ($(ARCH),aarch64)
-LIB_SRC += $(wildcard lib/kernels/arm/*.c)
+ARM_SRC := $(wildcard lib/kernels/arm/*.c)
+LIB_SRC += $(ARM_SRC)
+ifneq ($(ARM_SRC),)
+CFLAGS_LIB += -DQWQ_HAVE_ARM_KERNELS
+endif
 endif
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_HDR := include/qwq.h $(wildcard lib/*/*.h) $(wildcard lib/kernels/*/*.h)

@@ -32,11 +32,11 @@ struct forward_scratch {
     int32_t max_in;               /* longest weight row, in elements */
     float *x, *h, *q, *k, *v, *att, *gate, *up;
     float *rope_cos, *rope_sin;   /* [n_batch][head_dim / 2] */
-    float *rows;                  /* per thread: ROW_TILE dequantised weight rows */
+    uint8_t *act;                 /* activations in the weight type's format: n_batch rows */
     float *scores;                /* per thread: n_ctx attention scores */
 };
 
-enum { ROW_TILE = 4 }; /* weight rows dequantised together, reused across tokens */
+enum { ROW_GRAIN = 16 }; /* threads split a matrix's rows in multiples of this */
 
 static float *scratch_array(size_t n, size_t m, qwq_status *st) {
     size_t count;
@@ -75,7 +75,9 @@ qwq_status forward_scratch_new(const qwq_model *m, int32_t n_batch, int32_t n_ct
     s->up = scratch_array(T, (size_t)hp->n_ff, &st);
     s->rope_cos = scratch_array(T, (size_t)hp->head_dim / 2, &st);
     s->rope_sin = scratch_array(T, (size_t)hp->head_dim / 2, &st);
-    s->rows = scratch_array((size_t)n_threads * ROW_TILE, (size_t)max_in, &st);
+    /* the widest activation format is f32 (4 bytes per element, more than
+     * any 8-bit block format) */
+    s->act = (uint8_t *)scratch_array(T, (size_t)max_in + 64, &st);
     s->scores = scratch_array((size_t)n_threads, (size_t)n_ctx, &st);
     if (st) {
         forward_scratch_free(s);
@@ -87,7 +89,7 @@ qwq_status forward_scratch_new(const qwq_model *m, int32_t n_batch, int32_t n_ct
 
 void forward_scratch_free(forward_scratch *s) {
     if (!s) return;
-    float *arrays[] = {s->x, s->h, s->q, s->k, s->v, s->att, s->gate, s->up, s->rope_cos, s->rope_sin, s->rows, s->scores};
+    float *arrays[] = {s->x, s->h, s->q, s->k, s->v, s->att, s->gate, s->up, s->rope_cos, s->rope_sin, (float *)s->act, s->scores};
     for (size_t i = 0; i < sizeof arrays / sizeof *arrays; i++) mem_free_aligned(arrays[i]);
     free(s);
 }
@@ -95,40 +97,47 @@ void forward_scratch_free(forward_scratch *s) {
 /* ---- matrix product: y[t][o] = sum_i W[o][i] x[t][i] (+ bias[o]) ---------- */
 
 typedef struct matmul_job {
+    const kernel_table *kern;
     const weight *w;
     const float *x;
     const float *bias;
     float *y;
     int32_t n_tokens;
-    int32_t y_stride;
+    size_t act_row_bytes;
     forward_scratch *s;
 } matmul_job;
 
-static void matmul_worker(void *ctx, int worker, int n_workers) {
+static void quantize_worker(void *ctx, int worker, int n_workers) {
     const matmul_job *job = ctx;
     const weight *w = job->w;
-    float *rows = job->s->rows + (size_t)worker * ROW_TILE * (size_t)job->s->max_in;
     long begin, end;
-    pool_split(w->n_out, worker, n_workers, &begin, &end);
-    for (long o0 = begin; o0 < end; o0 += ROW_TILE) {
-        int nr = (int)(end - o0 < ROW_TILE ? end - o0 : ROW_TILE);
-        for (int r = 0; r < nr; r++)
-            dequant_row(w->type, w->data + (size_t)(o0 + r) * w->row_bytes, rows + (size_t)r * (size_t)w->n_in, w->n_in);
-        for (int32_t t = 0; t < job->n_tokens; t++) {
-            const float *xt = job->x + (size_t)t * (size_t)w->n_in;
-            float *yt = job->y + (size_t)t * (size_t)job->y_stride;
-            for (int r = 0; r < nr; r++) {
-                float v = ops_dot_f32(rows + (size_t)r * (size_t)w->n_in, xt, w->n_in);
-                yt[o0 + r] = job->bias ? v + job->bias[o0 + r] : v;
-            }
-        }
-    }
+    pool_split(job->n_tokens, worker, n_workers, &begin, &end);
+    for (long t = begin; t < end; t++)
+        job->kern->quantize[w->type](job->x + (size_t)t * (size_t)w->n_in, job->s->act + (size_t)t * job->act_row_bytes,
+                                     w->n_in);
 }
 
-void forward_matmul(forward_scratch *s, thread_pool *pool, const weight *w, const float *x, int32_t n_tokens,
-                    const float *bias, float *y) {
-    matmul_job job = {w, x, bias, y, n_tokens, w->n_out, s};
-    pool_run(pool, matmul_worker, &job);
+static void gemm_worker(void *ctx, int worker, int n_workers) {
+    const matmul_job *job = ctx;
+    const weight *w = job->w;
+    long begin, end;
+    pool_split((w->n_out + ROW_GRAIN - 1) / ROW_GRAIN, worker, n_workers, &begin, &end);
+    int64_t r0 = (int64_t)begin * ROW_GRAIN, r1 = (int64_t)end * ROW_GRAIN;
+    if (r1 > w->n_out) r1 = w->n_out;
+    if (r0 >= r1) return;
+    job->kern->gemm[w->type](w->data, w->row_bytes, job->s->act, job->act_row_bytes, w->n_in, r0, r1, job->n_tokens,
+                             job->y, w->n_out);
+    if (job->bias)
+        for (int32_t t = 0; t < job->n_tokens; t++)
+            for (int64_t r = r0; r < r1; r++) job->y[(size_t)t * (size_t)w->n_out + (size_t)r] += job->bias[r];
+}
+
+void forward_matmul(forward_scratch *s, thread_pool *pool, const kernel_table *kern, const weight *w, const float *x,
+                    int32_t n_tokens, const float *bias, float *y) {
+    matmul_job job = {kern, w, x, bias, y, n_tokens, quant_act_row_size(w->type, w->n_in), s};
+    if (n_tokens < 4) quantize_worker(&job, 0, 1); /* not worth waking the threads */
+    else pool_run(pool, quantize_worker, &job);
+    pool_run(pool, gemm_worker, &job);
 }
 
 /* ---- attention --------------------------------------------------------------- */
@@ -186,9 +195,9 @@ static void layer_forward(const qwq_model *m, const layer *L, int32_t il, forwar
 
     for (int32_t t = 0; t < T; t++)
         ops_rmsnorm(s->h + (size_t)t * E, s->x + (size_t)t * E, L->attn_norm, E, hp->rms_eps);
-    forward_matmul(s, pool, &L->wq, s->h, T, L->bq, s->q);
-    forward_matmul(s, pool, &L->wk, s->h, T, L->bk, s->k);
-    forward_matmul(s, pool, &L->wv, s->h, T, L->bv, s->v);
+    forward_matmul(s, pool, m->kern, &L->wq, s->h, T, L->bq, s->q);
+    forward_matmul(s, pool, m->kern, &L->wk, s->h, T, L->bk, s->k);
+    forward_matmul(s, pool, m->kern, &L->wv, s->h, T, L->bv, s->v);
     for (int32_t t = 0; t < T; t++) {
         const float *c = s->rope_cos + (size_t)t * half, *sn = s->rope_sin + (size_t)t * half;
         for (int32_t h = 0; h < H; h++) {
@@ -207,15 +216,15 @@ static void layer_forward(const qwq_model *m, const layer *L, int32_t il, forwar
     attention_job aj = {hp, kv, s, il, T, pos0};
     pool_run(pool, attention_worker, &aj);
     /* x += att Wo: the product goes to h, then is added */
-    forward_matmul(s, pool, &L->wo, s->att, T, NULL, s->h);
+    forward_matmul(s, pool, m->kern, &L->wo, s->att, T, NULL, s->h);
     for (size_t i = 0; i < (size_t)T * E; i++) s->x[i] += s->h[i];
 
     for (int32_t t = 0; t < T; t++)
         ops_rmsnorm(s->h + (size_t)t * E, s->x + (size_t)t * E, L->ffn_norm, E, hp->rms_eps);
-    forward_matmul(s, pool, &L->w_gate, s->h, T, NULL, s->gate);
-    forward_matmul(s, pool, &L->w_up, s->h, T, NULL, s->up);
+    forward_matmul(s, pool, m->kern, &L->w_gate, s->h, T, NULL, s->gate);
+    forward_matmul(s, pool, m->kern, &L->w_up, s->h, T, NULL, s->up);
     ops_swiglu(s->gate, s->up, (int64_t)T * hp->n_ff);
-    forward_matmul(s, pool, &L->w_down, s->gate, T, NULL, s->h);
+    forward_matmul(s, pool, m->kern, &L->w_down, s->gate, T, NULL, s->h);
     for (size_t i = 0; i < (size_t)T * E; i++) s->x[i] += s->h[i];
 }
 
@@ -234,5 +243,5 @@ void model_forward(const qwq_model *m, forward_scratch *s, thread_pool *pool, kv
     int32_t n_out = T - first;
     for (int32_t t = 0; t < n_out; t++)
         ops_rmsnorm(s->h + (size_t)t * E, s->x + (size_t)(first + t) * E, m->output_norm, E, hp->rms_eps);
-    forward_matmul(s, pool, &m->output, s->h, n_out, NULL, logits);
+    forward_matmul(s, pool, m->kern, &m->output, s->h, n_out, NULL, logits);
 }

@@ -264,7 +264,8 @@ static qwq_status load(qwq_model *m, const char *path, const qwq_load_params *pa
     if (!m->rope_freq) return QWQ_ERR_OUT_OF_MEMORY;
     for (int32_t i = 0; i < half; i++)
         m->rope_freq[i] = (float)pow((double)m->hp.rope_theta, -2.0 * i / (double)m->hp.head_dim);
-    m->simd_level = QWQ_SIMD_SCALAR;
+    m->kern = kernels_select(params ? (qwq_simd_level)params->max_simd : QWQ_SIMD_AUTO);
+    m->simd_level = m->kern->level;
     return QWQ_OK;
 }
 

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "gguf/gguf.h"
+#include "kernels/kernels.h"
 #include "kvcache/kvcache.h"
 #include "qwq.h"
 #include "threads/pool.h"
@@ -70,6 +71,7 @@ struct qwq_model {
     char *chat_template; /* NUL-terminated copy or NULL */
     bool vocab_only;
     int32_t simd_level;
+    const kernel_table *kern; /* the kernels of simd_level */
     tokenizer *tok;
     weight tok_embd;
     weight output; /* token_embd when the file has no output.weight */
@@ -105,7 +107,7 @@ void model_forward(const qwq_model *m, forward_scratch *s, thread_pool *pool, kv
 
 /* y[t][o] = sum_i W[o][i] x[t][i] (+ bias[o]) for n_tokens <= n_batch rows
  * of x (n_in each) into rows of y (n_out each), on the pool's threads. */
-void forward_matmul(forward_scratch *s, thread_pool *pool, const weight *w, const float *x, int32_t n_tokens,
-                    const float *bias, float *y);
+void forward_matmul(forward_scratch *s, thread_pool *pool, const kernel_table *kern, const weight *w, const float *x,
+                    int32_t n_tokens, const float *bias, float *y);
 
 #endif

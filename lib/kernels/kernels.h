@@ -1,0 +1,65 @@
+/*
+ * kernels - the matrix kernels the forward pass calls, chosen once per model
+ * by SIMD level (run-time dispatch: one binary runs on every CPU).
+ *
+ * Invariants
+ *  - A level's table is complete: every supported weight type has a gemm
+ *    and an activation quantizer at every level. A level without a
+ *    specialised kernel for a type uses the next lower level's (in the end
+ *    the scalar reference in quant.c), so every table works.
+ *  - gemm computes y[t * y_stride + r] = dot(weight row r, activation row t)
+ *    for rows [r0, r1) and tokens [0, n_tok). Activation rows are the
+ *    weight type's activation format (quant_act_type), made by the table's
+ *    quantize for that type. A given (row, token) is always computed by the
+ *    same code in the same order whatever r0, r1 and n_tok are, so results
+ *    do not depend on how rows are split across threads or tokens into
+ *    batches.
+ *  - Different levels may round differently: they are checked against the
+ *    scalar level with a tolerance relative to sum |w * a| (tests).
+ *  - Tables are static and immutable; no kernel allocates or keeps state.
+ */
+#ifndef QWQ_KERNELS_H
+#define QWQ_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/qtypes.h"
+#include "qwq.h"
+
+typedef void (*gemm_fn)(const uint8_t *w, size_t w_row_bytes, const uint8_t *act, size_t act_row_bytes,
+                        int64_t n_in, int64_t r0, int64_t r1, int32_t n_tok, float *y, int64_t y_stride);
+typedef void (*act_quantize_fn)(const float *x, void *dst, int64_t n);
+
+typedef struct kernel_table {
+    qwq_simd_level level;
+    const char *name; /* "scalar", "avx2", "avx512", "neon", "dotprod" */
+    gemm_fn gemm[QTYPE_COUNT];
+    act_quantize_fn quantize[QTYPE_COUNT]; /* keyed by the weight type */
+} kernel_table;
+
+/* The best level this CPU supports (cpuid / hwcaps). */
+qwq_simd_level kernels_detect(void);
+/* The table of the best level <= max that the CPU supports. max AUTO means
+ * the CPU's best, lowered by the environment variable QWQ_MAX_SIMD
+ * (scalar, avx2, avx512, neon, dotprod) when it is set. Never NULL. */
+const kernel_table *kernels_select(qwq_simd_level max);
+/* The table of exactly this level, or NULL when the CPU (or the build)
+ * lacks it. Tests use it to compare every level with the scalar one. */
+const kernel_table *kernels_level(qwq_simd_level level);
+const char *kernels_level_name(qwq_simd_level level);
+
+/* Per-level tables, filled by the ISA-specific files (lib/kernels/x86,
+ * lib/kernels/arm). Each starts from the level below and overrides what it
+ * has; a build without the files gets NULL. */
+void kernels_fill_scalar(kernel_table *t);
+#if defined(__x86_64__) || defined(_M_X64)
+void kernels_fill_avx2(kernel_table *t);
+void kernels_fill_avx512(kernel_table *t);
+#endif
+#if defined(__aarch64__)
+void kernels_fill_neon(kernel_table *t);
+void kernels_fill_dotprod(kernel_table *t);
+#endif
+
+#endif
