@@ -328,6 +328,10 @@ static const edge_case edge_cases[] = {
     {"\xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x91\xa7 \xf0\x9f\x87\xab\xf0\x9f\x87\xb7", 11,
      {145367, 378, 235, 145233, 378, 235, 145665, 11162, 229, 104, 145070}},
     {"\xd7\xa9\xd7\x81\xd6\xb8", 5, {58411, 146, 116, 147, 223}},
+    {" \xc2\x85hello", 4, {220, 126, 227, 14990}},     /* NEL is \s: " " then NEL+word */
+    {" \xef\xbb\xbfhello", 2, {75780, 14990}},         /* BOM is not: " BOM" then the word */
+    {"\xe2\x80\xa8\xe2\x80\xa8 x", 5, {378, 101, 378, 101, 856}},
+    {"a\xc2\xa0\xc2\xa0 b", 3, {64, 9238, 293}},
 };
 
 static void check_encode(const tokenizer *t, const char *s, size_t n, uint32_t flags, const qwq_token *want,
@@ -867,6 +871,51 @@ static void test_threads(void) {
     free(text);
 }
 
+/* Long inputs take another path (a per-call cache of piece results): the
+ * tokens of segments joined by an added token must equal the tokens of each
+ * short segment (encoded without the cache) with the added token between. */
+static void test_long_input(void) {
+    tokenizer *t = q3();
+    if (!t) return;
+    uint64_t rng = 4242;
+    size_t cap = 300000, len = 0, n_expect = 0, cap_expect = 1 << 18;
+    char *text = malloc(cap);
+    qwq_token *expect = malloc(cap_expect * sizeof *expect);
+    REQUIRE(text && expect);
+    int segments = 0;
+    while (len + 4000 < cap) {
+        /* segments of prose-like text: repeated words, so the cache is hit */
+        size_t start = len;
+        for (int w = 0; w < 40; w++) {
+            static const char *const words[] = {"the", " the", " house", " of", " cards", ",", " and", " we'll",
+                                                " see", ".\n", " \xc3\x9c" "ber", " na\xc3\xafve", " 42", "  ", "\t"};
+            const char *x = words[rng_below(&rng, 15)];
+            memcpy(text + len, x, strlen(x));
+            len += strlen(x);
+        }
+        len += random_utf8(&rng, (uint8_t *)text + len, 8);
+        qwq_token *ids = NULL;
+        size_t n = 0;
+        REQUIRE(encode_all(t, text + start, len - start, 0, &ids, &n) == QWQ_OK);
+        REQUIRE(n_expect + n + 1 <= cap_expect);
+        memcpy(expect + n_expect, ids, n * sizeof *ids);
+        n_expect += n;
+        free(ids);
+        memcpy(text + len, "<|im_end|>", 10);
+        len += 10;
+        expect[n_expect++] = 151645;
+        segments++;
+    }
+    qwq_token *got = NULL;
+    size_t ngot = 0;
+    CHECK(len >= 65536 && segments > 100);
+    CHECK(encode_all(t, text, len, QWQ_TOKENIZE_SPECIAL, &got, &ngot) == QWQ_OK);
+    CHECKF(got && ids_equal(got, ngot, expect, n_expect), "long input: %zu tokens, want %zu", ngot, n_expect);
+    free(got);
+    free(expect);
+    free(text);
+}
+
 /* ---- the reduced qwen2-tiny vocabulary ------------------------------------------------------------ */
 
 static void test_qwen2_tiny(void) {
@@ -1150,6 +1199,7 @@ int main(void) {
     RUN(test_stream_example);
     RUN(test_stream_property);
     RUN(test_threads);
+    RUN(test_long_input);
     RUN(test_qwen2_tiny);
     RUN(test_load_validation);
     tokenizer_free(g_q3.tok);

@@ -521,7 +521,19 @@ typedef struct enc_state {
     struct heap_ent *heap;
     size_t ws_cap, heap_cap;
     uc_scratch uc;
+    /* per-call cache of short pieces (long inputs only), direct mapped */
+    struct piece_cache *cache;
+    size_t cache_mask;
 } enc_state;
+
+#define CACHE_BYTES 22
+#define CACHE_IDS 6
+typedef struct piece_cache {
+    uint8_t len, n_ids; /* len 0: empty */
+    uint8_t bytes[CACHE_BYTES];
+    qwq_token ids[CACHE_IDS];
+    uint32_t hash;
+} piece_cache;
 
 typedef struct heap_ent {
     uint32_t rank, pos, right;
@@ -535,6 +547,7 @@ static void enc_free(enc_state *e) {
     free(e->next);
     free(e->prev);
     free(e->heap);
+    free(e->cache);
     uc_scratch_free(&e->uc);
 }
 
@@ -783,8 +796,27 @@ static qwq_status encode_segment(enc_state *e, const uint8_t *s, size_t n) {
     qwq_status st = uc_nfc(s, n, &e->uc, &norm, &nn);
     if (st != QWQ_OK) return st;
     for (size_t i = 0; i < nn;) {
-        size_t end = piece_end(norm, nn, i);
-        st = bpe_piece(e, norm + i, end - i);
+        size_t end = piece_end(norm, nn, i), len = end - i;
+        if (e->cache && len > 1 && len <= CACHE_BYTES) {
+            uint32_t h = (uint32_t)hash_bytes(norm + i, len);
+            piece_cache *c = &e->cache[h & e->cache_mask];
+            if (c->len == len && c->hash == h && memcmp(c->bytes, norm + i, len) == 0) {
+                for (size_t k = 0; k < c->n_ids && st == QWQ_OK; k++) st = push_id(e, c->ids[k]);
+            } else {
+                size_t before = e->n_ids;
+                st = bpe_piece(e, norm + i, len);
+                size_t made = e->n_ids - before;
+                if (st == QWQ_OK && made <= CACHE_IDS) {
+                    c->len = (uint8_t)len;
+                    c->n_ids = (uint8_t)made;
+                    c->hash = h;
+                    memcpy(c->bytes, norm + i, len);
+                    memcpy(c->ids, e->ids + before, made * sizeof(qwq_token));
+                }
+            }
+        } else {
+            st = bpe_piece(e, norm + i, len);
+        }
         if (st != QWQ_OK) return st;
         i = end;
     }
@@ -827,6 +859,17 @@ qwq_status tokenizer_encode(const tokenizer *t, const char *text, size_t len, ui
     memset(&e, 0, sizeof e);
     e.t = t;
     qwq_status st = QWQ_OK;
+    /* Long inputs repeat their words: a small cache of BPE results, private
+     * to this call, pays for itself. (Results do not depend on it.) */
+    if (len >= 8192) {
+        size_t entries = 1024;
+        while (entries < 8192 && entries * 16 < len) entries <<= 1;
+        e.cache = calloc(entries, sizeof(piece_cache)); /* optional: without it, no cache */
+        e.cache_mask = entries - 1;
+    }
+    e.cap_ids = len / 4 + 16;
+    e.ids = malloc(e.cap_ids * sizeof(qwq_token));
+    if (!e.ids) e.cap_ids = 0;
     if ((flags & QWQ_TOKENIZE_SPECIAL) && t->n_added) {
         size_t i = 0;
         while (i < len && st == QWQ_OK) {

@@ -10,8 +10,10 @@
  *    concatenation is a token, special ids in range, all 256 single-byte
  *    tokens present). After load a tokenizer is immutable: every function
  *    here only reads it, so one tokenizer may be used from any number of
- *    threads at once. Per-call scratch memory is allocated and freed inside
- *    the call; there is no cache shared between calls and no global state.
+ *    threads at once. Per-call scratch memory (including, for inputs of 8 KiB
+ *    or more, a small cache of BPE results of repeated pieces) is allocated
+ *    and freed inside the call; nothing is shared between calls and there is
+ *    no global state. Results never depend on the cache.
  *  - Nothing is printed, nothing aborts on input; failures return a
  *    qwq_status with the message set once by err_set.
  *  - The tokenizer copies what it needs; it does not keep pointers into the
