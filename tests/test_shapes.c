@@ -131,7 +131,14 @@ static double *naive_forward(const qwq_model *m, const qwq_token *tokens) {
     return out;
 }
 
-static void compare(const char *what, const double *ref, const float *got, int n, double *worst_cos,
+/* The tolerances of ../shared/testdata/models/reference: F16 weights
+ * against an exact pass, and quantised weights, whose 8-bit activations
+ * (as ggml's) move results by a few hundredths of a standard deviation. */
+typedef struct tolerance {
+    double cos_min, diff_over_std;
+} tolerance;
+
+static void compare(const char *what, const double *ref, const float *got, int n, tolerance tol, double *worst_cos,
                     double *worst_diff) {
     double mean = 0, var = 0, dot = 0, nr = 0, ng = 0, maxd = 0;
     for (int i = 0; i < n; i++) mean += ref[i];
@@ -147,7 +154,7 @@ static void compare(const char *what, const double *ref, const float *got, int n
     double cosv = dot / sqrt(nr * ng), diff = maxd / sqrt(var / n);
     if (cosv < *worst_cos) *worst_cos = cosv;
     if (diff > *worst_diff) *worst_diff = diff;
-    CHECKF(cosv >= 0.99999 && diff <= 0.01, "%s: cosine %.8f, max|diff|/std %.5f", what, cosv, diff);
+    CHECKF(cosv >= tol.cos_min && diff <= tol.diff_over_std, "%s: cosine %.8f, max|diff|/std %.5f", what, cosv, diff);
 }
 
 static void run_shape(const char *label, const char *gen_args, uint32_t expect_type) {
@@ -199,12 +206,13 @@ static void run_shape(const char *label, const char *gen_args, uint32_t expect_t
         qwq_session_free(s);
     }
     double worst_cos = 1, worst_diff = 0;
+    tolerance tol = expect_type == QTYPE_F16 ? (tolerance){0.99999, 0.01} : (tolerance){0.998, 0.3};
     for (int c = 0; c < N_CHECK; c++) {
         char what[96];
         snprintf(what, sizeof what, "%s position %d (one batch)", label, check_positions[c]);
-        compare(what, ref + (size_t)c * V, got[0] + (size_t)c * V, V, &worst_cos, &worst_diff);
+        compare(what, ref + (size_t)c * V, got[0] + (size_t)c * V, V, tol, &worst_cos, &worst_diff);
         snprintf(what, sizeof what, "%s position %d (650 + singles)", label, check_positions[c]);
-        compare(what, ref + (size_t)c * V, got[1] + (size_t)c * V, V, &worst_cos, &worst_diff);
+        compare(what, ref + (size_t)c * V, got[1] + (size_t)c * V, V, tol, &worst_cos, &worst_diff);
     }
     CHECKF(memcmp(got[0], got[1], sizeof(float) * (size_t)N_CHECK * V) == 0,
            "%s: one batch and 650 + singles differ", label);
