@@ -102,7 +102,8 @@ qwq_status tokenizer_decode(const tokenizer *t, const qwq_token *ids, size_t n, 
                             char *out, size_t cap, size_t *n_out);
 
 /* The decoded bytes of one token (not NUL-terminated; length in *len), or
- * NULL with *len = 0 for an id out of range. Unused tokens give "" (len 0). */
+ * NULL with *len = 0 for an id out of range. Unused tokens give "" (len 0).
+ * The bytes belong to the tokenizer and live until tokenizer_free. */
 const char *tokenizer_piece(const tokenizer *t, qwq_token id, size_t *len);
 /* Longest piece of any token, in bytes. */
 size_t tokenizer_max_piece_len(const tokenizer *t);
