@@ -522,6 +522,8 @@ static void test_candidate_sets(void) {
                                        (ref_params){40, 0.6, 0.95, 0}, 3000, 5, 30);
     check_candidates_against_reference("{\"temperature\":1,\"top_k\":100,\"top_p\":0.5,\"min_p\":0.2}",
                                        (ref_params){100, 1, 0.5, 0.2}, 3000, 2, 30);
+    check_candidates_against_reference("{\"temperature\":1,\"top_k\":40,\"top_p\":1,\"min_p\":0.1}",
+                                       (ref_params){40, 1, 1, 0.1}, 1000, 60, 30); /* min_p binds within top-k */
     check_candidates_against_reference("{\"temperature\":2,\"top_k\":0,\"top_p\":1}", (ref_params){0, 2, 1, 0},
                                        300, 3, 10);
     check_candidates_against_reference("{\"temperature\":1,\"top_k\":0,\"top_p\":0.999}",
