@@ -33,10 +33,11 @@ struct forward_scratch {
     float *x, *h, *q, *k, *v, *att, *gate, *up;
     float *rope_cos, *rope_sin;   /* [n_batch][head_dim / 2] */
     uint8_t *act;                 /* activations in the weight type's format: n_batch rows */
-    float *scores;                /* per thread: n_ctx attention scores */
+    float *scores;                /* per thread: scores of a position block, running max and sum per head */
 };
 
 enum { ROW_GRAIN = 16 }; /* threads split a matrix's rows in multiples of this */
+enum { ATT_CHUNK = 64 };  /* attention positions per online-softmax step */
 
 static float *scratch_array(size_t n, size_t m, qwq_status *st) {
     size_t count;
@@ -78,7 +79,8 @@ qwq_status forward_scratch_new(const qwq_model *m, int32_t n_batch, int32_t n_ct
     /* the widest activation format is f32 (4 bytes per element, more than
      * any 8-bit block format) */
     s->act = (uint8_t *)scratch_array(T, (size_t)max_in + 64, &st);
-    s->scores = scratch_array((size_t)n_threads, (size_t)n_ctx, &st);
+    size_t group = (size_t)(hp->n_head / hp->n_head_kv);
+    s->scores = scratch_array((size_t)n_threads, group * (ATT_CHUNK + 2), &st);
     if (st) {
         forward_scratch_free(s);
         return st;
@@ -149,38 +151,69 @@ typedef struct attention_job {
     int32_t layer, n_tokens, pos0;
 } attention_job;
 
+/* One (token, KV head) pair at a time: the query heads that share the KV
+ * head read each key and value row once between them. Positions go in
+ * blocks of ATT_CHUNK with an online softmax (running max and sum per
+ * head, rescaling the accumulated output when the max grows), all in f32. */
 static void attention_worker(void *ctx, int worker, int n_workers) {
     const attention_job *job = ctx;
     const hparams *hp = job->hp;
     forward_scratch *s = job->s;
-    int32_t D = hp->head_dim, H = hp->n_head, group = hp->n_head / hp->n_head_kv;
-    float *scores = s->scores + (size_t)worker * (size_t)s->n_ctx;
+    int32_t D = hp->head_dim, H = hp->n_head, Hkv = hp->n_head_kv, G = H / Hkv;
+    float *scores = s->scores + (size_t)worker * (size_t)G * (ATT_CHUNK + 2);
+    float *run_max = scores + (size_t)G * ATT_CHUNK, *run_sum = run_max + G;
     float scale = 1.0f / sqrtf((float)D);
     long begin, end;
-    pool_split((long)job->n_tokens * H, worker, n_workers, &begin, &end);
+    pool_split((long)job->n_tokens * Hkv, worker, n_workers, &begin, &end);
     for (long pair = begin; pair < end; pair++) {
-        int32_t t = (int32_t)(pair / H), h = (int32_t)(pair % H);
-        int32_t kvh = h / group;
+        int32_t t = (int32_t)(pair / Hkv), g = (int32_t)(pair % Hkv);
         int32_t n_pos = job->pos0 + t + 1; /* causal: positions 0 .. pos0 + t */
-        const float *q = s->q + ((size_t)t * (size_t)H + (size_t)h) * (size_t)D;
-        float max = -INFINITY;
-        for (int32_t p = 0; p < n_pos; p++) {
-            const float *k = kv_key(job->kv, job->layer, p) + (size_t)kvh * (size_t)D;
-            scores[p] = ops_dot_f32(q, k, D) * scale;
-            if (scores[p] > max) max = scores[p];
+        const float *q = s->q + ((size_t)t * (size_t)H + (size_t)g * (size_t)G) * (size_t)D;
+        float *out = s->att + ((size_t)t * (size_t)H + (size_t)g * (size_t)G) * (size_t)D;
+        memset(out, 0, (size_t)G * (size_t)D * sizeof(float));
+        for (int32_t h = 0; h < G; h++) {
+            run_max[h] = -INFINITY;
+            run_sum[h] = 0.0f;
         }
-        double sum = 0.0;
-        for (int32_t p = 0; p < n_pos; p++) {
-            scores[p] = expf(scores[p] - max);
-            sum += scores[p];
+        for (int32_t p0 = 0; p0 < n_pos; p0 += ATT_CHUNK) {
+            int32_t np = n_pos - p0 < ATT_CHUNK ? n_pos - p0 : ATT_CHUNK;
+            for (int32_t j = 0; j < np; j++) {
+                const float *k = kv_key(job->kv, job->layer, p0 + j) + (size_t)g * (size_t)D;
+                for (int32_t h = 0; h < G; h++)
+                    scores[(size_t)h * ATT_CHUNK + (size_t)j] = ops_dot_f32(q + (size_t)h * (size_t)D, k, D) * scale;
+            }
+            for (int32_t h = 0; h < G; h++) {
+                float *sc = scores + (size_t)h * ATT_CHUNK;
+                float m = run_max[h];
+                for (int32_t j = 0; j < np; j++)
+                    if (sc[j] > m) m = sc[j];
+                if (m > run_max[h]) { /* rescale what was accumulated under the old max */
+                    float corr = run_max[h] == -INFINITY ? 0.0f : expf(run_max[h] - m);
+                    run_sum[h] *= corr;
+                    float *o = out + (size_t)h * (size_t)D;
+                    for (int32_t i = 0; i < D; i++) o[i] *= corr;
+                    run_max[h] = m;
+                }
+                float sum = 0.0f;
+                for (int32_t j = 0; j < np; j++) {
+                    sc[j] = expf(sc[j] - m);
+                    sum += sc[j];
+                }
+                run_sum[h] += sum;
+            }
+            for (int32_t j = 0; j < np; j++) {
+                const float *v = kv_value(job->kv, job->layer, p0 + j) + (size_t)g * (size_t)D;
+                for (int32_t h = 0; h < G; h++) {
+                    float w = scores[(size_t)h * ATT_CHUNK + (size_t)j];
+                    float *o = out + (size_t)h * (size_t)D;
+                    for (int32_t i = 0; i < D; i++) o[i] += w * v[i];
+                }
+            }
         }
-        float inv = (float)(1.0 / sum);
-        float *out = s->att + ((size_t)t * (size_t)H + (size_t)h) * (size_t)D;
-        memset(out, 0, (size_t)D * sizeof(float));
-        for (int32_t p = 0; p < n_pos; p++) {
-            const float *v = kv_value(job->kv, job->layer, p) + (size_t)kvh * (size_t)D;
-            float wgt = scores[p] * inv;
-            for (int32_t i = 0; i < D; i++) out[i] += wgt * v[i];
+        for (int32_t h = 0; h < G; h++) {
+            float inv = 1.0f / run_sum[h];
+            float *o = out + (size_t)h * (size_t)D;
+            for (int32_t i = 0; i < D; i++) o[i] *= inv;
         }
     }
 }
