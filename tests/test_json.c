@@ -549,6 +549,9 @@ static void test_large_flat_array(void) {
     CHECK(json_arr_size(json_root(d)) == count);
     int64_t x;
     CHECK(json_num_i64(json_arr_at(json_root(d), 123457), &x) && x == 7);
+    /* the worst case the header documents: ~21 bytes kept per input byte */
+    double per_byte = (double)json_doc_bytes(d) / (double)len;
+    CHECKF(per_byte < 22.5, "%.1f bytes per input byte", per_byte);
     json_doc_free(d);
     free(s);
 }

@@ -7,6 +7,9 @@
 #include "util/util.h"
 
 #define MAXCALLS 8
+#define RC QWQ_CHANNEL_REASONING
+#define CC QWQ_CHANNEL_CONTENT
+#define TC QWQ_CHANNEL_TOOL_CALL
 
 /* What a generator would have turned into events, gathered per channel. */
 typedef struct collected {
@@ -52,8 +55,10 @@ typedef struct { stream_mark mark; const char *piece; } tk;
 #define TOOL {STREAM_MARK_TOOL_OPEN, "<tool_call>"}
 #define UNTOOL {STREAM_MARK_TOOL_CLOSE, "</tool_call>"}
 
-/* Feeds the tokens, then stream_finish; stops feeding at a stop hit. */
-static void run_tokens(const stream_params *p, const tk *toks, size_t n, collected *c) {
+/* Feeds the tokens, then stream_finish; stops feeding at a stop hit. With
+ * sep, a '|' goes into the collected answer after each markup token, so
+ * that text runs on either side of it stay apart. */
+static void run_tokens_sep(const stream_params *p, const tk *toks, size_t n, collected *c, bool sep) {
     memset(c, 0, sizeof *c);
     stream_proc *sp;
     if (stream_new(p, &sp) != QWQ_OK) {
@@ -73,6 +78,10 @@ static void run_tokens(const stream_params *p, const tk *toks, size_t n, collect
         CHECK(o.token == (qwq_token)i);
         CHECK(o.text != NULL && o.text[o.text_len] == 0);
         take(c, &o);
+        if (sep && toks[i].mark != STREAM_MARK_NONE && c->len[CC] + 1 < sizeof c->text[CC]) {
+            c->text[CC][c->len[CC]++] = '|'; /* after what the markup released */
+            c->text[CC][c->len[CC]] = 0;
+        }
     }
     CHECK(stream_finish(sp, &o) == QWQ_OK);
     CHECK(o.token == -1 && !o.stop_hit && !o.reasoning_token);
@@ -85,9 +94,10 @@ static void run_tokens(const stream_params *p, const tk *toks, size_t n, collect
     stream_free(sp);
 }
 
-#define RC QWQ_CHANNEL_REASONING
-#define CC QWQ_CHANNEL_CONTENT
-#define TC QWQ_CHANNEL_TOOL_CALL
+static void run_tokens(const stream_params *p, const tk *toks, size_t n, collected *c) {
+    run_tokens_sep(p, toks, n, c, false);
+}
+
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 static void test_plain_content(void) {
@@ -497,6 +507,39 @@ static void test_arguments(void) {
     stream_free(sp);
 }
 
+/* Random token sequences: whatever the order of markup and text, the
+ * answer never shows markup or a stop string, every output is accounted
+ * for, and the counters agree with the per-push flags. */
+static void test_random_sequences(void) {
+    static const tk alphabet[] = {T("a"), T("\n"), T("\n\n"), T("ST"), T("OP"), T("S"), T("TOP"), T("{"),
+                                  T("}"), T("\"name\": \"f\""), T(", "), T(""), T("\xC3\xA9"), THINK, UNTHINK,
+                                  TOOL, UNTOOL};
+    const char *s[] = {"STOP"};
+    size_t l[1];
+    uint64_t x = 12345;
+    for (int round = 0; round < 3000; round++) {
+        stream_params p = stops(s, 1, l);
+        p.start_in_reasoning = round & 1;
+        p.trim_newlines = (round & 2) != 0;
+        tk seq[40];
+        size_t n = 1 + (size_t)(round % 40);
+        for (size_t i = 0; i < n; i++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            seq[i] = alphabet[(x >> 33) % N(alphabet)];
+        }
+        collected c;
+        run_tokens_sep(&p, seq, n, &c, true);
+        CHECKF(strstr(c.text[CC], "STOP") == NULL, "round %d: <%s>", round, c.text[CC]);
+        CHECK(strstr(c.text[CC], "think>") == NULL && strstr(c.text[CC], "tool_call>") == NULL);
+        CHECK(strstr(c.text[RC], "think>") == NULL);
+        CHECK(json_utf8_check(c.text[CC], c.len[CC]) == c.len[CC]);
+        CHECK(json_utf8_check(c.text[RC], c.len[RC]) == c.len[RC]);
+        if (p.trim_newlines) CHECK(c.len[RC] == 0 || (c.text[RC][0] != '\n'));
+        for (int k = 0; k < c.n_calls; k++)
+            CHECK(c.calls[k].valid ? c.calls[k].error[0] == 0 && c.calls[k].args[0] == '{' : c.calls[k].error[0] != 0);
+    }
+}
+
 int main(void) {
     RUN(test_plain_content);
     RUN(test_start_in_reasoning);
@@ -511,5 +554,6 @@ int main(void) {
     RUN(test_tool_calls_invalid);
     RUN(test_final_flag);
     RUN(test_arguments);
+    RUN(test_random_sequences);
     return test_summary();
 }

@@ -40,30 +40,27 @@ struct json_doc {
     json_value root;
 };
 
-static void *arena_alloc(json_doc *d, size_t n) {
-    size_t need;
-    if (!size_add(n, 15, &need)) goto oom;
-    need &= ~(size_t)15;
-    if (need == 0) need = 16;
+/* n bytes aligned to align (a power of two <= 16) */
+static void *arena_alloc(json_doc *d, size_t n, size_t align) {
     arena_chunk *c = d->chunks;
-    if (!c || c->cap - c->used < need) {
-        size_t cap = d->next_cap < need ? need : d->next_cap;
+    size_t off = c ? (c->used + align - 1) & ~(align - 1) : 0;
+    if (!c || off > c->cap || c->cap - off < n) {
+        size_t cap = d->next_cap < n ? n : d->next_cap;
         size_t total;
-        if (!size_add(cap, ARENA_HDR, &total)) goto oom;
+        if (!size_add(cap, ARENA_HDR, &total)) {
+            err_set(QWQ_ERR_OUT_OF_MEMORY, "JSON document: allocation of %zu bytes overflows", n);
+            return NULL;
+        }
         c = mem_alloc(total, "JSON document");
         if (!c) return NULL;
         c->cap = cap;
-        c->used = 0;
         c->next = d->chunks;
         d->chunks = c;
         if (d->next_cap < ARENA_MAX) d->next_cap *= 2;
+        off = 0;
     }
-    void *p = (char *)c + ARENA_HDR + c->used;
-    c->used += need;
-    return p;
-oom:
-    err_set(QWQ_ERR_OUT_OF_MEMORY, "JSON document: allocation of %zu bytes overflows", n);
-    return NULL;
+    c->used = off + n;
+    return (char *)c + ARENA_HDR + off;
 }
 
 void json_doc_free(json_doc *doc) {
@@ -75,6 +72,13 @@ void json_doc_free(json_doc *doc) {
         c = next;
     }
     free(doc);
+}
+
+size_t json_doc_bytes(const json_doc *doc) {
+    if (!doc) return 0;
+    size_t n = sizeof *doc;
+    for (const arena_chunk *c = doc->chunks; c; c = c->next) n += ARENA_HDR + c->cap;
+    return n;
 }
 
 const json_value *json_root(const json_doc *doc) { return doc ? &doc->root : NULL; }
@@ -314,7 +318,7 @@ static qwq_status parse_string(parser *p, json_value *out) {
     if (i >= p->len) return fail_at(p, open, "unterminated string (expected '\"' before the end of input)");
     size_t end = i, raw = end - open - 1, cap;
     if (!size_add(raw, 1, &cap)) return err_set(QWQ_ERR_OUT_OF_MEMORY, "JSON: string too long");
-    char *dst = arena_alloc(p->doc, cap);
+    char *dst = arena_alloc(p->doc, cap, 1);
     if (!dst) return QWQ_ERR_OUT_OF_MEMORY;
     size_t o = 0;
     i = open + 1;
@@ -441,7 +445,7 @@ static qwq_status parse_number(parser *p, json_value *out) {
     }
     size_t text_len = i - start, cap;
     if (!size_add(text_len, 1, &cap)) return err_set(QWQ_ERR_OUT_OF_MEMORY, "JSON: number too long");
-    char *text = arena_alloc(p->doc, cap);
+    char *text = arena_alloc(p->doc, cap, 1);
     if (!text) return QWQ_ERR_OUT_OF_MEMORY;
     memcpy(text, s + start, text_len);
     text[text_len] = 0;
@@ -583,7 +587,7 @@ static qwq_status close_container(parser *p, json_value *out) {
         size_t bytes;
         if (!size_mul(count, sizeof(json_value), &bytes))
             return err_set(QWQ_ERR_OUT_OF_MEMORY, "JSON: container too large");
-        json_value *items = arena_alloc(p->doc, bytes);
+        json_value *items = arena_alloc(p->doc, bytes, 16);
         if (!items) return QWQ_ERR_OUT_OF_MEMORY;
         memcpy(items, p->work + f->start, bytes);
         out->p.items = items;

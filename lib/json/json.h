@@ -26,8 +26,9 @@
  *  - Limits: nesting depth (default JSON_MAX_DEPTH = 256) and input size
  *    (default JSON_MAX_BYTES) are checked before they are exceeded. The
  *    parser is iterative: depth costs heap, never C stack. Memory is a
- *    small constant factor of the input (at most ~24 bytes per input byte
- *    for pathological documents such as "[0,0,0,...]").
+ *    small constant factor of the input: a value takes 40 bytes, so the
+ *    worst document ("[0,0,0,...]") keeps ~21 bytes per input byte, and
+ *    needs about twice that while it is being parsed.
  *  - Errors are QWQ_ERR_FORMAT with "line L, column C (byte B)" (lines and
  *    columns 1-based, columns counting UTF-8 characters) and what was
  *    expected; limits are QWQ_ERR_FORMAT too; allocation failure is
@@ -77,6 +78,8 @@ qwq_status json_parse(const char *text, size_t len, json_doc **out);
 qwq_status json_parse_ex(const char *text, size_t len, const json_limits *limits,
                          json_doc **out);
 void json_doc_free(json_doc *doc); /* NULL is a no-op */
+/* Bytes the document holds (its arena chunks and header). */
+size_t json_doc_bytes(const json_doc *doc);
 const json_value *json_root(const json_doc *doc);
 
 json_kind json_type(const json_value *v);
