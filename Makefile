@@ -40,8 +40,11 @@ LIB_SRC := $(wildcard lib/*.c) $(wildcard lib/*/*.c)
 ifeq ($(ARCH),x86_64)
 X86_SRC := $(wildcard lib/kernels/x86/*.c)
 LIB_SRC += $(X86_SRC)
-ifneq ($(X86_SRC),)
-CFLAGS_LIB += -DQWQ_HAVE_X86_KERNELS
+ifneq ($(filter %_avx2.c,$(X86_SRC)),)
+CFLAGS_LIB += -DQWQ_HAVE_AVX2_KERNELS
+endif
+ifneq ($(filter %_avx512.c,$(X86_SRC)),)
+CFLAGS_LIB += -DQWQ_HAVE_AVX512_KERNELS
 endif
 endif
 ifeq ($(ARCH),aarch64)
@@ -62,7 +65,7 @@ TOOLS    := $(patsubst bench/%.c,$(BUILD)/bin/%,$(wildcard bench/*.c))
 TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 TEST_SUPPORT := $(filter-out $(wildcard tests/test_*.c),$(wildcard tests/*.c))
 
-.PHONY: all test test-valgrind bench demo install clean check-contract
+.PHONY: all test test-valgrind fuzz bench demo install clean check-contract
 all: lib/libqwq.a lib/libqwq.so $(EXAMPLES) $(TOOLS)
 
 $(BUILD)/obj/%.o: %.c $(LIB_HDR)
@@ -110,6 +113,18 @@ test: all $(TESTS)
 test-valgrind: $(TESTS)
 	QWQ_FUZZ_ITERATIONS=300 valgrind -q --error-exitcode=9 --leak-check=full $(BUILD)/tests/test_loader
 	valgrind -q --error-exitcode=9 --leak-check=full $(BUILD)/tests/test_api
+
+# libFuzzer targets (clang): build/fuzz/fuzz_gguf, fuzz_tokenize, fuzz_options.
+# Run e.g. build/fuzz/fuzz_gguf -max_total_time=60 corpus_dir/
+FUZZ_CC ?= clang
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -ffp-contract=off -Iinclude -Ilib -pthread
+# (portable sources only: the SIMD files need their own -m flags)
+FUZZ_SRC := $(filter-out lib/kernels/x86/% lib/kernels/arm/%,$(LIB_SRC))
+fuzz: $(wildcard tests/fuzz/*.c) $(FUZZ_SRC) $(LIB_HDR)
+	@mkdir -p $(BUILD)/fuzz
+	for f in tests/fuzz/*.c; do \
+		$(FUZZ_CC) $(FUZZ_FLAGS) $$f $(FUZZ_SRC) -o $(BUILD)/fuzz/$$(basename $$f .c) -lm || exit 1; \
+	done
 
 bench: all
 

@@ -121,7 +121,7 @@ static void build_tables(void) {
     table_built[QWQ_SIMD_SCALAR] = true;
     qwq_simd_level cpu = kernels_detect();
     (void)cpu;
-#if defined(__x86_64__) && defined(QWQ_HAVE_X86_KERNELS)
+#if defined(__x86_64__) && defined(QWQ_HAVE_AVX2_KERNELS)
     if (cpu >= QWQ_SIMD_AVX2 && cpu <= QWQ_SIMD_AVX512) {
         tables[QWQ_SIMD_AVX2] = tables[QWQ_SIMD_SCALAR];
         kernels_fill_avx2(&tables[QWQ_SIMD_AVX2]);
@@ -129,6 +129,8 @@ static void build_tables(void) {
         tables[QWQ_SIMD_AVX2].name = "avx2";
         table_built[QWQ_SIMD_AVX2] = true;
     }
+#endif
+#if defined(__x86_64__) && defined(QWQ_HAVE_AVX2_KERNELS) && defined(QWQ_HAVE_AVX512_KERNELS)
     if (cpu == QWQ_SIMD_AVX512) {
         tables[QWQ_SIMD_AVX512] = tables[QWQ_SIMD_AVX2];
         kernels_fill_avx512(&tables[QWQ_SIMD_AVX512]);
