@@ -220,45 +220,98 @@ static void attention_worker(void *ctx, int worker, int n_workers) {
 
 /* ---- the whole pass ---------------------------------------------------------- */
 
+/* The element-wise steps between the products, split across the threads
+ * by token (SwiGLU by element); each token's values are computed the same
+ * way whatever the split. */
+typedef enum stage_kind {
+    STAGE_ATTN_IN,  /* h = rmsnorm(x) * attn_norm */
+    STAGE_QK,       /* q, k: per-head norm (qwen3), rope; k and v into the cache */
+    STAGE_FFN_IN,   /* x += h (the attention output); h = rmsnorm(x) * ffn_norm */
+    STAGE_SWIGLU,   /* gate = silu(gate) * up */
+    STAGE_RESIDUAL  /* x += h (the feed-forward output) */
+} stage_kind;
+
+typedef struct stage_job {
+    const hparams *hp;
+    const layer *L;
+    forward_scratch *s;
+    kv_cache *kv;
+    int32_t il, T, pos0;
+    stage_kind kind;
+} stage_job;
+
+static void stage_token(const stage_job *j, int32_t t) {
+    const hparams *hp = j->hp;
+    forward_scratch *s = j->s;
+    int32_t E = hp->n_embd, D = hp->head_dim, H = hp->n_head, Hkv = hp->n_head_kv;
+    size_t kv_dim = (size_t)Hkv * (size_t)D, half = (size_t)D / 2;
+    float *x = s->x + (size_t)t * E, *h = s->h + (size_t)t * E;
+    switch (j->kind) {
+    case STAGE_ATTN_IN: ops_rmsnorm(h, x, j->L->attn_norm, E, hp->rms_eps); break;
+    case STAGE_QK: {
+        const float *c = s->rope_cos + (size_t)t * half, *sn = s->rope_sin + (size_t)t * half;
+        for (int32_t i = 0; i < H; i++) {
+            float *q = s->q + ((size_t)t * H + i) * D;
+            if (j->L->q_norm) ops_rmsnorm(q, q, j->L->q_norm, D, hp->rms_eps);
+            ops_rope_neox(q, c, sn, D);
+        }
+        float *k = s->k + (size_t)t * kv_dim;
+        for (int32_t i = 0; i < Hkv; i++) {
+            if (j->L->k_norm) ops_rmsnorm(k + (size_t)i * D, k + (size_t)i * D, j->L->k_norm, D, hp->rms_eps);
+            ops_rope_neox(k + (size_t)i * D, c, sn, D);
+        }
+        memcpy(kv_key(j->kv, j->il, j->pos0 + t), k, kv_dim * sizeof(float));
+        memcpy(kv_value(j->kv, j->il, j->pos0 + t), s->v + (size_t)t * kv_dim, kv_dim * sizeof(float));
+        break;
+    }
+    case STAGE_FFN_IN:
+        for (int32_t i = 0; i < E; i++) x[i] += h[i];
+        ops_rmsnorm(h, x, j->L->ffn_norm, E, hp->rms_eps);
+        break;
+    case STAGE_RESIDUAL:
+        for (int32_t i = 0; i < E; i++) x[i] += h[i];
+        break;
+    case STAGE_SWIGLU: break;
+    }
+}
+
+static void stage_worker(void *ctx, int worker, int n_workers) {
+    const stage_job *j = ctx;
+    long begin, end;
+    if (j->kind == STAGE_SWIGLU) {
+        long n = (long)j->T * j->hp->n_ff;
+        pool_split(n, worker, n_workers, &begin, &end);
+        ops_swiglu(j->s->gate + begin, j->s->up + begin, end - begin);
+        return;
+    }
+    pool_split(j->T, worker, n_workers, &begin, &end);
+    for (long t = begin; t < end; t++) stage_token(j, (int32_t)t);
+}
+
+static void run_stage(stage_job *j, thread_pool *pool, stage_kind kind) {
+    j->kind = kind;
+    if (j->T < 4) stage_worker(j, 0, 1); /* decode: not worth waking the threads */
+    else pool_run(pool, stage_worker, j);
+}
+
 static void layer_forward(const qwq_model *m, const layer *L, int32_t il, forward_scratch *s, thread_pool *pool,
                           kv_cache *kv, int32_t T, int32_t pos0) {
     const hparams *hp = &m->hp;
-    int32_t E = hp->n_embd, D = hp->head_dim, H = hp->n_head, Hkv = hp->n_head_kv;
-    int32_t kv_dim = Hkv * D, half = D / 2;
-
-    for (int32_t t = 0; t < T; t++)
-        ops_rmsnorm(s->h + (size_t)t * E, s->x + (size_t)t * E, L->attn_norm, E, hp->rms_eps);
+    stage_job sj = {hp, L, s, kv, il, T, pos0, STAGE_ATTN_IN};
+    run_stage(&sj, pool, STAGE_ATTN_IN);
     forward_matmul(s, pool, m->kern, &L->wq, s->h, T, L->bq, s->q);
     forward_matmul(s, pool, m->kern, &L->wk, s->h, T, L->bk, s->k);
     forward_matmul(s, pool, m->kern, &L->wv, s->h, T, L->bv, s->v);
-    for (int32_t t = 0; t < T; t++) {
-        const float *c = s->rope_cos + (size_t)t * half, *sn = s->rope_sin + (size_t)t * half;
-        for (int32_t h = 0; h < H; h++) {
-            float *q = s->q + ((size_t)t * H + h) * D;
-            if (L->q_norm) ops_rmsnorm(q, q, L->q_norm, D, hp->rms_eps);
-            ops_rope_neox(q, c, sn, D);
-        }
-        for (int32_t h = 0; h < Hkv; h++) {
-            float *k = s->k + ((size_t)t * Hkv + h) * D;
-            if (L->k_norm) ops_rmsnorm(k, k, L->k_norm, D, hp->rms_eps);
-            ops_rope_neox(k, c, sn, D);
-        }
-        memcpy(kv_key(kv, il, pos0 + t), s->k + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
-        memcpy(kv_value(kv, il, pos0 + t), s->v + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
-    }
+    run_stage(&sj, pool, STAGE_QK);
     attention_job aj = {hp, kv, s, il, T, pos0};
     pool_run(pool, attention_worker, &aj);
-    /* x += att Wo: the product goes to h, then is added */
     forward_matmul(s, pool, m->kern, &L->wo, s->att, T, NULL, s->h);
-    for (size_t i = 0; i < (size_t)T * E; i++) s->x[i] += s->h[i];
-
-    for (int32_t t = 0; t < T; t++)
-        ops_rmsnorm(s->h + (size_t)t * E, s->x + (size_t)t * E, L->ffn_norm, E, hp->rms_eps);
+    run_stage(&sj, pool, STAGE_FFN_IN);
     forward_matmul(s, pool, m->kern, &L->w_gate, s->h, T, NULL, s->gate);
     forward_matmul(s, pool, m->kern, &L->w_up, s->h, T, NULL, s->up);
-    ops_swiglu(s->gate, s->up, (int64_t)T * hp->n_ff);
+    run_stage(&sj, pool, STAGE_SWIGLU);
     forward_matmul(s, pool, m->kern, &L->w_down, s->gate, T, NULL, s->h);
-    for (size_t i = 0; i < (size_t)T * E; i++) s->x[i] += s->h[i];
+    run_stage(&sj, pool, STAGE_RESIDUAL);
 }
 
 void model_forward(const qwq_model *m, forward_scratch *s, thread_pool *pool, kv_cache *kv,
