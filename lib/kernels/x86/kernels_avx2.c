@@ -1,11 +1,65 @@
 /*
  * kernels_avx2 - the AVX2 level (AVX2 + FMA + F16C, no AVX-512) of the
- * kernel table. Compiled with -mavx2 -mfma -mf16c (Makefile, by file name)
- * and reached only through the dispatch table after cpuid.
+ * kernel table: the tile driver and the table. The kernels themselves are in
+ * gemm_q_avx2.c (32-element block types), gemm_k_avx2.c (K types),
+ * gemm_f_avx2.c (f32, f16, bf16) and quant_avx2.c (activation quantizers);
+ * x86_avx2.h has their invariants. Compiled with -mavx2 -mfma -mf16c
+ * (Makefile, by file name) and reached only through the dispatch table
+ * after cpuid.
  */
-#include "kernels/kernels.h"
+#include "kernels/x86/x86_avx2.h"
+
+/* Activation bytes of one token group: the group is reread from L2 for each
+ * block of AVX2_RMAX rows, and the rows' weights are read from memory once
+ * per group. Half the smallest L2 of AVX2 CPUs (256 KiB) leaves room for
+ * the weight rows in flight. */
+enum { ACT_GROUP_BYTES = 128 * 1024 };
+
+void avx2_gemm_tiled(const avx2_tiles *k, const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb,
+                     int64_t n_in, int64_t r0, int64_t r1, int32_t n_tok, float *y, int64_t ys) {
+    const int T = k->tok;
+    int64_t group = arb ? (int64_t)(ACT_GROUP_BYTES / arb) / T * T : n_tok;
+    if (group < T) group = T;
+    for (int64_t t0 = 0; t0 < n_tok; t0 += group) {
+        const int64_t t_end = t0 + group < n_tok ? t0 + group : n_tok;
+        for (int64_t rb = r0; rb < r1; rb += AVX2_RMAX) {
+            const int64_t rb_end = rb + AVX2_RMAX < r1 ? rb + AVX2_RMAX : r1;
+            for (int64_t t = t0; t < t_end; t += T) {
+                const int c = t_end - t < T ? (int)(t_end - t) : T;
+                const uint8_t *a = act + (size_t)t * arb;
+                float *yt = y + t * ys;
+                int64_t r = rb;
+                for (; r + k->rows[c] <= rb_end; r += k->rows[c]) k->big[c](w + (size_t)r * wrb, wrb, a, arb, n_in, yt + r, ys);
+                for (; r < rb_end; r++) k->one[c](w + (size_t)r * wrb, wrb, a, arb, n_in, yt + r, ys);
+            }
+        }
+    }
+}
 
 void kernels_fill_avx2(kernel_table *t) {
-    /* the table is already a copy of the scalar one */
-    (void)t;
+    /* the table is already a copy of the scalar one; float activations
+     * stay the scalar memcpy */
+    t->gemm[QTYPE_F32] = avx2_gemm_f32;
+    t->gemm[QTYPE_F16] = avx2_gemm_f16;
+    t->gemm[QTYPE_BF16] = avx2_gemm_bf16;
+    t->gemm[QTYPE_Q4_0] = avx2_gemm_q4_0;
+    t->gemm[QTYPE_Q4_1] = avx2_gemm_q4_1;
+    t->gemm[QTYPE_Q5_0] = avx2_gemm_q5_0;
+    t->gemm[QTYPE_Q5_1] = avx2_gemm_q5_1;
+    t->gemm[QTYPE_Q8_0] = avx2_gemm_q8_0;
+    t->gemm[QTYPE_Q2_K] = avx2_gemm_q2_K;
+    t->gemm[QTYPE_Q3_K] = avx2_gemm_q3_K;
+    t->gemm[QTYPE_Q4_K] = avx2_gemm_q4_K;
+    t->gemm[QTYPE_Q5_K] = avx2_gemm_q5_K;
+    t->gemm[QTYPE_Q6_K] = avx2_gemm_q6_K;
+    t->quantize[QTYPE_Q4_0] = avx2_quantize_q8_0;
+    t->quantize[QTYPE_Q5_0] = avx2_quantize_q8_0;
+    t->quantize[QTYPE_Q8_0] = avx2_quantize_q8_0;
+    t->quantize[QTYPE_Q4_1] = avx2_quantize_q8_1;
+    t->quantize[QTYPE_Q5_1] = avx2_quantize_q8_1;
+    t->quantize[QTYPE_Q2_K] = avx2_quantize_q8_K;
+    t->quantize[QTYPE_Q3_K] = avx2_quantize_q8_K;
+    t->quantize[QTYPE_Q4_K] = avx2_quantize_q8_K;
+    t->quantize[QTYPE_Q5_K] = avx2_quantize_q8_K;
+    t->quantize[QTYPE_Q6_K] = avx2_quantize_q8_K;
 }

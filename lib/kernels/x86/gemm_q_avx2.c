@@ -1,0 +1,104 @@
+/*
+ * AVX2 gemm for the 32-element block types Q4_0, Q5_0, Q8_0 (q8_0
+ * activations) and Q4_1, Q5_1 (q8_1 activations).
+ *
+ * A tile holds R x T <= 8 (row, token) pairs, one per f32 lane. For each
+ * block, each pair's integer dot is one 256-bit maddubs over the 32 bytes
+ * and a madd, the 8 int32 lanes of every pair are summed exactly into the
+ * pair's lane (avx2_reduce_lanes), and then, per lane, as quant_dot.c:
+ *     sum += (d_w * d_a) * (float)isum            (Q4_0, Q5_0, Q8_0)
+ *     sum += (d_w * d_a) * (float)isum + m_w * s_a  (Q4_1, Q5_1)
+ * with separate multiplies and adds, in block order: the scalar
+ * reference's bits, in every tile shape.
+ *
+ * The offset of Q4_0/Q5_0 (q - 8, q - 16) is taken off the int16 pair sums
+ * as maddubs(8 or 16, a), once per token and block; Q8_0 moves the
+ * weight's sign onto the activation (maddubs(|w|, sign(a, w))).
+ */
+#include "kernels/quant.h"
+#include "kernels/x86/x86_avx2.h"
+
+enum kind { Q4_0, Q5_0, Q8_0, Q4_1, Q5_1 };
+
+AVX2_INLINE void tile_q32(const enum kind kind, const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb,
+                          int64_t n_in, float *y, int64_t ys, const int R, const int T) {
+    const size_t wbytes = kind == Q4_0   ? sizeof(block_q4_0)
+                          : kind == Q5_0 ? sizeof(block_q5_0)
+                          : kind == Q8_0 ? sizeof(block_q8_0)
+                          : kind == Q4_1 ? sizeof(block_q4_1)
+                                         : sizeof(block_q5_1);
+    const bool has_min = kind == Q4_1 || kind == Q5_1;
+    const size_t abytes = has_min ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    const int64_t nb = n_in / 32;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
+
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i wq[AVX2_RMAX], wu[AVX2_RMAX], dots[8];
+        uint16_t wd[AVX2_RMAX], wm[AVX2_RMAX], ad[AVX2_TMAX], as[AVX2_TMAX];
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) {
+            const uint8_t *p = w + (size_t)r * wrb + (size_t)b * wbytes;
+            __builtin_memcpy(&wd[r], p, 2);
+            if (kind == Q4_0) wq[r] = avx2_nibbles32(p + 2);
+            if (kind == Q5_0) wq[r] = _mm256_or_si256(avx2_nibbles32(p + 6), avx2_bit16_32(p + 2));
+            if (kind == Q8_0) {
+                wq[r] = _mm256_loadu_si256((const __m256i *)(p + 2));
+                wu[r] = _mm256_abs_epi8(wq[r]); /* |-128| = 128 as unsigned */
+            }
+            if (has_min) {
+                __builtin_memcpy(&wm[r], p + 2, 2);
+                wq[r] = kind == Q4_1 ? avx2_nibbles32(p + 4)
+                                     : _mm256_or_si256(avx2_nibbles32(p + 8), avx2_bit16_32(p + 4));
+            }
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            const uint8_t *ap = a + (size_t)t * arb + (size_t)b * abytes;
+            __builtin_memcpy(&ad[t], ap, 2);
+            if (has_min) __builtin_memcpy(&as[t], ap + 2, 2);
+            const __m256i aq = _mm256_loadu_si256((const __m256i *)(ap + abytes - 32));
+            __m256i corr = _mm256_setzero_si256();
+            if (kind == Q4_0) corr = _mm256_maddubs_epi16(_mm256_set1_epi8(8), aq);
+            if (kind == Q5_0) corr = _mm256_maddubs_epi16(_mm256_set1_epi8(16), aq);
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++) {
+                __m256i p16;
+                if (kind == Q8_0) p16 = _mm256_maddubs_epi16(wu[r], _mm256_sign_epi8(aq, wq[r]));
+                else p16 = _mm256_maddubs_epi16(wq[r], aq);
+                if (kind == Q4_0 || kind == Q5_0) p16 = _mm256_sub_epi16(p16, corr);
+                dots[r * T + t] = _mm256_madd_epi16(p16, ones);
+            }
+        }
+        const __m256 isum = _mm256_cvtepi32_ps(avx2_reduce_lanes(dots, R * T));
+        const __m256 d = _mm256_mul_ps(avx2_lanes_by_row_f16(wd, R, T), avx2_lanes_by_tok_f16(ad, R, T));
+        __m256 term = _mm256_mul_ps(d, isum);
+        if (has_min)
+            term = _mm256_add_ps(term, _mm256_mul_ps(avx2_lanes_by_row_f16(wm, R, T), avx2_lanes_by_tok_f16(as, R, T)));
+        acc = _mm256_add_ps(acc, term);
+    }
+    avx2_store_pairs(acc, y, ys, R, T);
+}
+
+#define BODY(kind)                                                                                         \
+    AVX2_INLINE void tile_##kind(const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, int64_t n_in, \
+                                 float *y, int64_t ys, const int R, const int T) {                         \
+        tile_q32(kind, w, wrb, a, arb, n_in, y, ys, R, T);                                                 \
+    }
+BODY(Q4_0)
+BODY(Q5_0)
+BODY(Q8_0)
+BODY(Q4_1)
+BODY(Q5_1)
+
+AVX2_TILES_PAIRS(q4_0, tile_Q4_0)
+AVX2_TILES_PAIRS(q5_0, tile_Q5_0)
+AVX2_TILES_PAIRS(q8_0, tile_Q8_0)
+AVX2_TILES_PAIRS(q4_1, tile_Q4_1)
+AVX2_TILES_PAIRS(q5_1, tile_Q5_1)
+
+AVX2_GEMM(q4_0)
+AVX2_GEMM(q5_0)
+AVX2_GEMM(q8_0)
+AVX2_GEMM(q4_1)
+AVX2_GEMM(q5_1)

@@ -1,0 +1,200 @@
+/*
+ * x86_avx2 - shared pieces of the AVX2 level (AVX2 + FMA + F16C): helpers,
+ * the tile driver and the per-type kernels that kernels_avx2.c puts into
+ * the table. Include only from files compiled with the AVX2 flags (names
+ * ending in _avx2.c or _avx512.c).
+ *
+ * Invariants
+ *  - A gemm is a driver over tiles: a tile computes y for R consecutive
+ *    weight rows and T consecutive tokens over the whole row. Every tile
+ *    shape of a type runs, for each (row, token), the same sequence of f32
+ *    operations (integer sums are exact, so their order is free), and the
+ *    final horizontal sum is avx2_hsum. So a result does not depend on
+ *    r0, r1, n_tok or on which tile computed it.
+ *  - Integer dot products use maddubs (u8 x s8 -> s16 pairs) and madd.
+ *    maddubs saturates at +-32767: its unsigned operand is at most 63 for
+ *    the K types and 4/5-bit types, and |w| <= 128 (sign moved onto the
+ *    activation) for q8_0; activations are in [-127, 127] (quant.h), so no
+ *    pair sum exceeds 2 * 128 * 127 = 32512.
+ *  - Quantizers give the scalar reference's bytes exactly (same amax, same
+ *    scale arithmetic, same rounding; NaN and inf inputs included).
+ */
+#ifndef QWQ_X86_AVX2_H
+#define QWQ_X86_AVX2_H
+
+#include <immintrin.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/kernels.h"
+
+#if defined(__GNUC__)
+#define AVX2_INLINE static inline __attribute__((always_inline))
+#else
+#define AVX2_INLINE static inline
+#endif
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+/* Sum of the 8 lanes in a fixed order (every kernel uses this one). */
+AVX2_INLINE float avx2_hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* binary16 -> f32 (exact) broadcast to 8 lanes. */
+AVX2_INLINE __m256 avx2_f16_bcast(uint16_t h) { return _mm256_set1_ps(_cvtsh_ss(h)); }
+AVX2_INLINE float avx2_f16(uint16_t h) { return _cvtsh_ss(h); }
+
+/* The 32 nibbles of 16 bytes in element order: low nibbles (elements
+ * 0..15) in the low half, high nibbles (16..31) in the high half. */
+AVX2_INLINE __m256i avx2_nibbles32(const uint8_t *qs) {
+    const __m128i q = _mm_loadu_si128((const __m128i *)qs);
+    const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1);
+    return _mm256_and_si256(v, _mm256_set1_epi8(15));
+}
+
+/* 0x10 in byte j where bit j of the little-endian u32 at p is set. */
+AVX2_INLINE __m256i avx2_bit16_32(const uint8_t *p) {
+    uint32_t u;
+    __builtin_memcpy(&u, p, 4);
+    const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3,
+                                          3, 3, 3, 3, 3, 3, 3);
+    const __m256i bits = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)u), shuf);
+    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bits), bits);
+    return _mm256_and_si256(v, _mm256_set1_epi8(16));
+}
+
+/* Lane i of the result = the sum of the 8 int32 lanes of v[i], for i < n
+ * (n <= 8, a constant); lanes from n on are 0. Exact (no overflow). */
+AVX2_INLINE __m256i avx2_reduce_lanes(const __m256i *v, const int n) {
+    const __m256i z = _mm256_setzero_si256();
+    if (n == 1) {
+        __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v[0]), _mm256_extracti128_si256(v[0], 1));
+        s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+        return _mm256_zextsi128_si256(_mm_cvtsi32_si128(_mm_cvtsi128_si32(s)));
+    }
+    const __m256i a = _mm256_hadd_epi32(v[0], v[1]);
+    const __m256i b = n > 2 ? _mm256_hadd_epi32(v[2], n > 3 ? v[3] : z) : z;
+    const __m256i e = _mm256_hadd_epi32(a, b); /* low half: lanes 0..3 of v0..v3, high: 4..7 */
+    if (n <= 4) {
+        const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(e), _mm256_extracti128_si256(e, 1));
+        return _mm256_zextsi128_si256(s);
+    }
+    const __m256i c = _mm256_hadd_epi32(v[4], n > 5 ? v[5] : z);
+    const __m256i d = n > 6 ? _mm256_hadd_epi32(v[6], n > 7 ? v[7] : z) : z;
+    const __m256i f = _mm256_hadd_epi32(c, d);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(e, f, 0x20), _mm256_permute2x128_si256(e, f, 0x31));
+}
+
+/* Pair lanes: lane p = r * T + t of an R x T tile (R * T <= 8) holds the
+ * pair (row r, token t); lanes from R * T on are 0. by_row[r] (binary16)
+ * or by_tok[t] spread over the lanes of their pairs, as f32. */
+AVX2_INLINE __m256 avx2_lanes_by_row_f16(const uint16_t *h, const int R, const int T) {
+    if (R == 1) return _mm256_set1_ps(_cvtsh_ss(h[0]));
+#define L_(p) (short)((p) < R * T ? h[(p) / T] : 0)
+    return _mm256_cvtph_ps(_mm_setr_epi16(L_(0), L_(1), L_(2), L_(3), L_(4), L_(5), L_(6), L_(7)));
+#undef L_
+}
+AVX2_INLINE __m256 avx2_lanes_by_tok_f16(const uint16_t *h, const int R, const int T) {
+    if (T == 1) return _mm256_set1_ps(_cvtsh_ss(h[0]));
+#define L_(p) (short)((p) < R * T ? h[(p) % T] : 0)
+    return _mm256_cvtph_ps(_mm_setr_epi16(L_(0), L_(1), L_(2), L_(3), L_(4), L_(5), L_(6), L_(7)));
+#undef L_
+}
+AVX2_INLINE __m256 avx2_lanes_by_row(const float *f, const int R, const int T) {
+    if (R == 1) return _mm256_set1_ps(f[0]);
+#define L_(p) ((p) < R * T ? f[(p) / T] : 0.0f)
+    return _mm256_setr_ps(L_(0), L_(1), L_(2), L_(3), L_(4), L_(5), L_(6), L_(7));
+#undef L_
+}
+AVX2_INLINE __m256 avx2_lanes_by_tok(const float *f, const int R, const int T) {
+    if (T == 1) return _mm256_set1_ps(f[0]);
+#define L_(p) ((p) < R * T ? f[(p) % T] : 0.0f)
+    return _mm256_setr_ps(L_(0), L_(1), L_(2), L_(3), L_(4), L_(5), L_(6), L_(7));
+#undef L_
+}
+
+/* Stores lane r * T + t of v to y[t * ys + r] (r < R, t < T). */
+AVX2_INLINE void avx2_store_pairs(__m256 v, float *y, int64_t ys, const int R, const int T) {
+    float out[8];
+    _mm256_storeu_ps(out, v);
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) y[t * ys + r] = out[r * T + t];
+}
+
+/* ---- the tile driver ------------------------------------------------------------ */
+
+enum { AVX2_RMAX = 8, AVX2_TMAX = 4 };
+
+typedef void (*avx2_tile_fn)(const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, int64_t n_in, float *y,
+                             int64_t ys);
+
+/* The tiles of one type: big[c] computes rows[c] rows x c tokens
+ * (c = 1..tok); one[c] is its 1-row version for rows left over (NULL when
+ * rows[c] is 1). AVX2_RMAX is a multiple of every rows[c]. */
+typedef struct avx2_tiles {
+    int tok;
+    int rows[AVX2_TMAX + 1];
+    avx2_tile_fn big[AVX2_TMAX + 1];
+    avx2_tile_fn one[AVX2_TMAX + 1];
+} avx2_tiles;
+
+void avx2_gemm_tiled(const avx2_tiles *k, const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb,
+                     int64_t n_in, int64_t r0, int64_t r1, int32_t n_tok, float *y, int64_t ys);
+
+/* Tile instances: body(w, wrb, a, arb, n_in, y, ys, R, T) is an inline
+ * function whose R and T are constants. */
+#define AVX2_TILE(nm, body, R, T)                                                                            \
+    static void nm##_##R##x##T(const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, int64_t n_in, float *y, \
+                               int64_t ys) {                                                                 \
+        body(w, wrb, a, arb, n_in, y, ys, R, T);                                                             \
+    }
+/* Pair tiles (one pair per lane: R * T <= 8): 8x1, 4x2, 2x3, 2x4. */
+#define AVX2_TILES_PAIRS(nm, body)                                                                            \
+    AVX2_TILE(nm, body, 8, 1)                                                                                 \
+    AVX2_TILE(nm, body, 4, 2)                                                                                 \
+    AVX2_TILE(nm, body, 2, 3)                                                                                 \
+    AVX2_TILE(nm, body, 2, 4)                                                                                 \
+    AVX2_TILE(nm, body, 1, 1)                                                                                 \
+    AVX2_TILE(nm, body, 1, 2)                                                                                 \
+    AVX2_TILE(nm, body, 1, 3)                                                                                 \
+    AVX2_TILE(nm, body, 1, 4)                                                                                 \
+    static const avx2_tiles nm##_tiles = {4,                                                                  \
+                                          {0, 8, 4, 2, 2},                                                    \
+                                          {NULL, nm##_8x1, nm##_4x2, nm##_2x3, nm##_2x4},                     \
+                                          {NULL, nm##_1x1, nm##_1x2, nm##_1x3, nm##_1x4}};
+#define AVX2_GEMM(nm)                                                                                            \
+    void avx2_gemm_##nm(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in, int64_t r0,  \
+                        int64_t r1, int32_t n_tok, float *y, int64_t ys) {                                       \
+        avx2_gemm_tiled(&nm##_tiles, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys);                              \
+    }
+
+/* ---- the kernels ------------------------------------------------------------------- */
+
+#define AVX2_DECLARE_GEMM(name)                                                                                    \
+    void avx2_gemm_##name(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in, int64_t r0, \
+                          int64_t r1, int32_t n_tok, float *y, int64_t ys)
+AVX2_DECLARE_GEMM(f32);
+AVX2_DECLARE_GEMM(f16);
+AVX2_DECLARE_GEMM(bf16);
+AVX2_DECLARE_GEMM(q4_0);
+AVX2_DECLARE_GEMM(q4_1);
+AVX2_DECLARE_GEMM(q5_0);
+AVX2_DECLARE_GEMM(q5_1);
+AVX2_DECLARE_GEMM(q8_0);
+AVX2_DECLARE_GEMM(q2_K);
+AVX2_DECLARE_GEMM(q3_K);
+AVX2_DECLARE_GEMM(q4_K);
+AVX2_DECLARE_GEMM(q5_K);
+AVX2_DECLARE_GEMM(q6_K);
+
+void avx2_quantize_q8_0(const float *x, void *dst, int64_t n);
+void avx2_quantize_q8_1(const float *x, void *dst, int64_t n);
+void avx2_quantize_q8_K(const float *x, void *dst, int64_t n);
+
+#endif
