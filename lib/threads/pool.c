@@ -7,6 +7,10 @@
 
 #include "util/util.h"
 
+#ifdef QWQ_OPENMP
+#include <omp.h>
+#endif
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define cpu_relax() _mm_pause()
@@ -41,6 +45,7 @@ int pool_online_cpus(void) {
     return n < 1 ? 1 : n > 1024 ? 1024 : (int)n;
 }
 
+#ifndef QWQ_OPENMP
 static void *worker_main(void *p) {
     worker_arg arg = *(worker_arg *)p;
     free(p);
@@ -70,6 +75,8 @@ static void *worker_main(void *p) {
         }
     }
 }
+
+#endif
 
 qwq_status pool_new(int n_threads, thread_pool **out) {
     *out = NULL;
@@ -130,10 +137,7 @@ void pool_run(thread_pool *p, pool_job fn, void *ctx) {
     }
 #ifdef QWQ_OPENMP
 #pragma omp parallel num_threads(p->n)
-    {
-        extern int omp_get_thread_num(void);
-        fn(ctx, omp_get_thread_num(), p->n);
-    }
+    fn(ctx, omp_get_thread_num(), omp_get_num_threads()); /* OpenMP may grant fewer */
 #else
     p->fn = fn;
     p->ctx = ctx;
