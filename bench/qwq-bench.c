@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -207,6 +208,54 @@ static weight_count count_weights(const qwq_model *m) {
 static const char *type_name(uint32_t t) {
     const qtype_info *q = qtype_get(t);
     return q && q->name ? q->name : "?";
+}
+
+/* ---- what else ran on the machine ---------------------------------------------------- */
+
+/* CPU time of the whole machine (/proc/stat) and of this process, to tell
+ * how much of the CPUs other processes took during a measurement: on a
+ * shared 2-core machine one busy neighbour halves a 2-thread result. */
+typedef struct cpu_sample {
+    double wall, busy, steal, self; /* seconds */
+    int ok;
+} cpu_sample;
+
+static cpu_sample cpu_sample_now(void) {
+    cpu_sample c = {now_s(), 0, 0, 0, 0};
+    FILE *f = fopen("/proc/stat", "r");
+    if (f) {
+        unsigned long long v[8] = {0};
+        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                   &v[6], &v[7]) == 8) {
+            double hz = (double)sysconf(_SC_CLK_TCK);
+            /* user nice system idle iowait irq softirq steal */
+            c.busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6]) / hz;
+            c.steal = (double)v[7] / hz;
+            c.ok = 1;
+        }
+        fclose(f);
+    }
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        c.self = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+                 (double)ru.ru_stime.tv_usec * 1e-6;
+    return c;
+}
+
+typedef struct cpu_share {
+    double others; /* share of all CPUs busy with other processes, [0, 1]; -1 unknown */
+    double steal;  /* share of all CPUs taken by the hypervisor */
+} cpu_share;
+
+static cpu_share cpu_share_between(cpu_sample a, cpu_sample b) {
+    cpu_share r = {-1, -1};
+    double cap = (b.wall - a.wall) * pool_online_cpus();
+    if (!a.ok || !b.ok || cap <= 0) return r;
+    r.others = (b.busy - a.busy - (b.self - a.self)) / cap;
+    r.others = r.others < 0 ? 0 : r.others > 1 ? 1 : r.others;
+    r.steal = (b.steal - a.steal) / cap;
+    r.steal = r.steal < 0 ? 0 : r.steal > 1 ? 1 : r.steal;
+    return r;
 }
 
 /* ---- page cache ------------------------------------------------------------------------ */
@@ -475,7 +524,7 @@ int main(int argc, char **argv) {
     /* ---- load ---- */
     double resident = file_resident(path), warm_s = -1;
     if (warm && resident < 0.999) {
-        if (!quiet) fprintf(stderr, "qwq-bench: reading %s into the page cache (%.0f%% resident)\n", path, resident * 100);
+        if (!quiet) fprintf(stderr, "qwq-bench: reading %s into the page cache (%.1f%% resident)\n", path, resident * 100);
         warm_s = file_warm(path);
     }
     qwq_load_params lp;
@@ -522,8 +571,11 @@ int main(int argc, char **argv) {
     stats pp = {0, 0, 0, 0};
     double pp_flops = 2.0 * (double)wc.layer_params * n_prompt + 2.0 * (double)wc.out_params;
     double pp_attn_flops = 2.0 * hp->n_head * hp->head_dim * (double)n_prompt * (n_prompt + 1.0) * hp->n_layer;
+    cpu_sample pp_c0 = {0, 0, 0, 0, 0}, tg_c0;
+    cpu_share pp_share = {-1, -1}, tg_share = {-1, -1};
     if (n_prompt > 0) {
         for (int run = warmup ? -1 : 0; run < reps; run++) {
+            if (run == 0) pp_c0 = cpu_sample_now();
             for (int i = 0; i < n_prompt; i++) toks[i] = (qwq_token)(rng_next(&rng) % (uint64_t)n_vocab);
             if (qwq_session_truncate(sess, 0) != QWQ_OK) die("qwq_session_truncate");
             double t0 = now_s();
@@ -535,6 +587,7 @@ int main(int argc, char **argv) {
             if (run >= 0) pp_tps[run] = pp_raw[run] = n_prompt / dt;
         }
         pp = summarize(pp_tps, reps);
+        pp_share = cpu_share_between(pp_c0, cpu_sample_now());
     }
     rss_sample rss_pp = rss_now();
 
@@ -567,6 +620,7 @@ int main(int argc, char **argv) {
             probe_close(&pr);
         }
         hwm_was_reset = hwm_reset();
+        tg_c0 = cpu_sample_now();
         for (int run = 0; run < reps && n_gen > 0; run++) {
             if (qwq_session_truncate(sess, 0) != QWQ_OK) die("qwq_session_truncate");
             double t0 = now_s();
@@ -578,7 +632,10 @@ int main(int argc, char **argv) {
             tg_tps[run] = tg_raw[run] = n_gen / dt;
             if (!quiet) fprintf(stderr, "qwq-bench: tg%d run %d: %.2f tok/s\n", n_gen, run + 1, tg_tps[run]);
         }
-        if (n_gen > 0) tg = summarize(tg_tps, reps);
+        if (n_gen > 0) {
+            tg = summarize(tg_tps, reps);
+            tg_share = cpu_share_between(tg_c0, cpu_sample_now());
+        }
         rss_tg = rss_now();
         if (have_probe) {
             have_probe = probe_open(&pr, threads, probe_bytes);
@@ -674,17 +731,20 @@ int main(int argc, char **argv) {
         if (n_prompt == 0) g = ga = (stats){0, 0, 0, 0};
         json_stats(f, "    ", "gflop_s", g, "%.2f", 0);
         json_stats(f, "    ", "attn_gflop_s", ga, "%.2f", 0);
-        fprintf(f, "    \"flop_per_run\": %.6g,\n    \"attn_flop_per_run\": %.6g\n  },\n", n_prompt ? pp_flops : 0.0,
-                n_prompt ? pp_attn_flops : 0.0);
+        fprintf(f,
+                "    \"flop_per_run\": %.6g,\n    \"attn_flop_per_run\": %.6g,\n    \"cpu_others\": %.3f,\n"
+                "    \"cpu_steal\": %.3f\n  },\n",
+                n_prompt ? pp_flops : 0.0, n_prompt ? pp_attn_flops : 0.0, pp_share.others, pp_share.steal);
         fprintf(f, "  \"decode\": {\n    \"test\": \"tg%d\",\n    \"n_tokens\": %d,\n    \"runs\": %d,\n", n_gen,
                 n_gen, n_gen > 0 ? reps : 0);
         json_samples(f, "    ", "tok_s_runs", tg_raw, n_gen > 0 ? reps : 0, "%.3f");
         json_stats(f, "    ", "tok_s", tg, "%.3f", 0);
         fprintf(f,
                 "    \"read_per_token_bytes\": %llu,\n    \"gb_s\": %.3f,\n    \"efficiency\": %.4f,\n"
-                "    \"efficiency_vs_probe_median\": %.4f\n  },\n",
+                "    \"efficiency_vs_probe_median\": %.4f,\n    \"cpu_others\": %.3f,\n"
+                "    \"cpu_steal\": %.3f\n  },\n",
                 (unsigned long long)read_per_token, n_gen ? dec_gbs : 0.0, eff,
-                probe_ref_med > 0 && n_gen > 0 ? dec_gbs / probe_ref_med : 0.0);
+                probe_ref_med > 0 && n_gen > 0 ? dec_gbs / probe_ref_med : 0.0, tg_share.others, tg_share.steal);
         fprintf(f, "  \"probe\": {\n    \"ran\": %s,\n    \"buffer_bytes\": %llu,\n    \"passes\": %d,\n",
                 pb.passes ? "true" : "false", (unsigned long long)probe_bytes, passes);
         fprintf(f,
@@ -704,7 +764,7 @@ int main(int argc, char **argv) {
                GB(wc.layer_bytes), GB(wc.out_bytes), type_name(model->output.type), wc.tied ? ", tied" : "", types);
         printf("cpu      %s, %d online; %s\n", cpu.model, pool_online_cpus(), cpu.flags);
         printf("run      %d threads, simd %s (requested %s)\n", threads, simd_name(simd_used), simd_name(simd));
-        printf("load     %.1f ms median (%.1f - %.1f, %d loads), page cache %.0f%% before%s\n", load.med, load.min,
+        printf("load     %.1f ms median (%.1f - %.1f, %d loads), page cache %.1f%% before%s\n", load.med, load.min,
                load.max, n_loads, resident * 100, warm_s >= 0 ? ", then warmed" : "");
         printf("rss      after load %.3f GB (anon %.3f, file %.3f); after runs %.3f GB (anon %.3f, file %.3f); "
                "peak %.3f GB%s\n",
@@ -733,6 +793,13 @@ int main(int argc, char **argv) {
                 printf("decode   %.1f%% of the probe (%.2f GB/s of %.2f GB/s, mean of the two bests)\n", eff * 100,
                        dec_gbs, probe_ref);
         }
+        if (pp_share.others >= 0 || tg_share.others >= 0)
+            printf("machine  other processes used %.0f%% (prefill) / %.0f%% (decode) of the CPUs, steal %.0f%% / "
+                   "%.0f%%%s\n",
+                   pp_share.others * 100, tg_share.others * 100, pp_share.steal * 100, tg_share.steal * 100,
+                   pp_share.others > 0.1 || tg_share.others > 0.1 || pp_share.steal > 0.1 || tg_share.steal > 0.1
+                       ? ": the figures are not reliable"
+                       : "");
         if (simd_used == QWQ_SIMD_SCALAR) printf("note     scalar kernels (no SIMD level in use)\n");
     }
 

@@ -182,16 +182,24 @@ for r in $RESULTS; do
             'BEGIN { if (e == "-" || e + 0 == 0) print "-"; else printf "%.1f%% of %.1f", e * 100, g }')"
 done
 echo
-printf '| %-12s | %-10s | %-10s | %-12s | %-12s | %-12s | %-10s |\n' run "file GB" "load ms" "RSS load GB" "RSS runs GB" "RSS peak GB" "anon GB"
-printf '| %s |\n' "--- | --- | --- | --- | --- | --- | ---"
+printf '| %-12s | %-10s | %-10s | %-12s | %-12s | %-12s | %-10s | %-17s |\n' run "file GB" "load ms" "RSS load GB" \
+    "RSS runs GB" "RSS peak GB" "anon GB" "others' CPU pp/tg"
+printf '| %s |\n' "--- | --- | --- | --- | --- | --- | --- | ---"
 for r in $RESULTS; do
     j=$OUT/$r.json
     gb() { awk -v b="$1" 'BEGIN { if (b == "-") print "-"; else printf "%.3f", b / 1e9 }'; }
-    printf '| %-12s | %-10s | %-10s | %-12s | %-12s | %-12s | %-10s |\n' "$r" \
+    pct() { awk -v v="$1" 'BEGIN { if (v == "-" || v < 0) print "-"; else printf "%.0f%%", v * 100 }'; }
+    o_pp=$(pct "$(jget "$j" prefill.cpu_others)")
+    o_tg=$(pct "$(jget "$j" decode.cpu_others)")
+    [ "$(jget "$j" prefill.runs)" = 0 ] && o_pp=-
+    [ "$(jget "$j" decode.runs)" = 0 ] && o_tg=-
+    printf '| %-12s | %-10s | %-10s | %-12s | %-12s | %-12s | %-10s | %-17s |\n' "$r" \
         "$(gb "$(jget "$j" model.file_bytes)")" "$(fmt %.1f "$(jget "$j" load.ms.median)")" \
         "$(gb "$(jget "$j" rss.after_load_bytes)")" "$(gb "$(jget "$j" rss.after_runs_bytes)")" \
-        "$(gb "$(jget "$j" rss.peak_bytes)")" "$(gb "$(jget "$j" rss.after_runs_anon_bytes)")"
+        "$(gb "$(jget "$j" rss.peak_bytes)")" "$(gb "$(jget "$j" rss.after_runs_anon_bytes)")" "$o_pp / $o_tg"
 done
+echo "others' CPU: the share of the machine's CPUs other processes used during the timed runs;"
+echo "above ~10% the figures are not reliable (the 2-thread runs wait for a preempted thread)"
 if [ "$(jget "$OUT/$first.json" simd)" = scalar ]; then
     echo
     echo "note: the scalar kernels ran (no SIMD level in use)"
