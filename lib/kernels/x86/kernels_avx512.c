@@ -1,0 +1,918 @@
+/*
+ * kernels_avx512 - the AVX-512 level (F/BW/VL/DQ + VNNI + BF16) of the
+ * kernel table. Compiled with the AVX-512 flags (Makefile, by file name) and
+ * reached only through the dispatch table after cpuid.
+ *
+ * Activation quantizers: ggml's reference semantics, byte for byte the
+ * scalar ones in quant.c (x * (1/d), round half away from zero for q8_0 /
+ * q8_1, half to even for q8_K, the same clamps and NaN handling).
+ *
+ * Quantized gemm: one layout for every type, built so that vpdpbusd
+ * (u8 x s8 -> s32, four products per 32-bit lane) finishes a whole scale
+ * unit inside one lane:
+ *
+ *  - A "unit" is the run of elements sharing one scale: a 32-element block
+ *    (Q4_0 .. Q8_0), a 32-element sub-block (Q4_K, Q5_K) or a 16-element
+ *    sub-block (Q2_K, Q3_K, Q6_K). A "group" is 16 units, one per lane of
+ *    a zmm: 512 elements (S = 8 dpbusd steps) or 256 (S = 4).
+ *  - Weights are unpacked on the fly, in registers, from the mmapped
+ *    blocks (no repacking at load) into S vectors of unsigned bytes: step
+ *    s holds four elements of each lane's unit. Signed weights are offset
+ *    (+8, +16, +128, +32, +4) and the offset times the activation sum is
+ *    folded into the starting value of the integer accumulator.
+ *  - Activations are packed once per call (per thread) into the same lane
+ *    layout, with the unit's integer correction, its scale and, for types
+ *    with minimums, its scaled sum.
+ *  - Per group and (row, token): I = corr + sum_s dpbusd(W_s, A_s) is the
+ *    exact integer dot of every unit; then in f32, lane by lane,
+ *    F = fma(float(I), dw * da, F), and F -= rmin * amin (K types with
+ *    minimums) or F += m * s (Q4_1, Q5_1).
+ *  - Rows are cut in chunks of 4096 elements (a partial last group is
+ *    zero-padded); F starts at 0 in every chunk and is reduced by a fixed
+ *    tree (hsum16); y = 0 + chunk0 + chunk1 + ... in chunk order.
+ *
+ * Every (row, token) therefore goes through the same operations in the
+ * same order whether it is computed by the decode kernel (rows streamed
+ * once, weights unpacked in registers) or by the prefill kernel (weights
+ * unpacked into an L1/L2 buffer and reused by many tokens, 4 x 4 register
+ * tiles), whatever r0, r1 and n_tok: results do not depend on threads or
+ * batching. Integer sums are exact, so only the lane float order matters.
+ *
+ * Float weights (F32, F16, BF16) take f32 activations: f32 FMA per lane in
+ * chunks of 1024 elements, the same reduction tree and chunk order.
+ * vdpbf16ps is not used: it needs the activations rounded to bf16 (relative
+ * error 2^-9, far outside the 1e-5 tolerance against the scalar level),
+ * and splitting them into three bf16 parts to stay exact costs three
+ * instructions per 32 products where widening the weights and one FMA per
+ * 16 costs two.
+ *
+ * Stack: the kernels keep their buffers on the stack (no allocation): up to
+ * about 96 KiB in decode and 230 KiB in prefill.
+ */
+#include "kernels/kernels.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/quant.h"
+#include "util/util.h"
+
+#define AI static inline __attribute__((always_inline))
+
+#if defined(__clang__)
+#define UNROLL _Pragma("unroll")
+#else
+#define UNROLL _Pragma("GCC unroll 16")
+#endif
+
+/* ---- reductions ------------------------------------------------------------- */
+
+/* The one reduction tree of 16 lanes: (j + j+8), then (j + j+4), (j + j+2),
+ * (0 + 1). reduce4 below gives the same bits four vectors at a time. */
+AI float hsum16(__m512 v) {
+    __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    __m128 d = _mm_add_ss(c, _mm_shuffle_ps(c, c, 1));
+    return _mm_cvtss_f32(d);
+}
+
+/* [hsum16(v0), hsum16(v1), hsum16(v2), hsum16(v3)] */
+AI __m128 reduce4(__m512 v0, __m512 v1, __m512 v2, __m512 v3) {
+    __m512 a = _mm512_add_ps(_mm512_shuffle_f32x4(v0, v1, 0x44), _mm512_shuffle_f32x4(v0, v1, 0xEE));
+    __m512 b = _mm512_add_ps(_mm512_shuffle_f32x4(v2, v3, 0x44), _mm512_shuffle_f32x4(v2, v3, 0xEE));
+    __m512 c = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x88), _mm512_shuffle_f32x4(a, b, 0xDD));
+    __m512 d = _mm512_add_ps(c, _mm512_shuffle_ps(c, c, _MM_SHUFFLE(1, 0, 3, 2)));
+    __m512 e = _mm512_add_ps(d, _mm512_shuffle_ps(d, d, _MM_SHUFFLE(2, 3, 0, 1)));
+    const __m512i pick = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0);
+    return _mm512_castps512_ps128(_mm512_permutexvar_ps(pick, e));
+}
+
+/* ---- activation quantizers --------------------------------------------------- */
+
+/* roundf: round half away from zero, exactly (v - trunc(v) is exact). */
+AI __m512 round_half_away(__m512 v) {
+    __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m512 frac = _mm512_sub_ps(v, t);
+    __mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(frac), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+    __m512 one = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(
+        _mm512_castps_si512(_mm512_set1_ps(1.0f)), _mm512_castps_si512(v), _mm512_set1_epi32(INT32_MIN), 0xF8));
+    return _mm512_mask_add_ps(t, up, t, one);
+}
+
+/* quant.c's clamp_i8 on whole-number floats: NaN -> 0, clamp to +-127. */
+AI __m512i clamp_to_i32(__m512 r) {
+    __mmask16 ord = _mm512_cmp_ps_mask(r, r, _CMP_ORD_Q);
+    r = _mm512_maskz_mov_ps(ord, r);
+    r = _mm512_min_ps(_mm512_max_ps(r, _mm512_set1_ps(-127.0f)), _mm512_set1_ps(127.0f));
+    return _mm512_cvtps_epi32(r);
+}
+
+/* Largest |x| of 32 floats ignoring NaN, as the scalar `if (v > amax)`. */
+AI float amax32(__m512 x0, __m512 x1) {
+    __m512 m = _mm512_max_ps(_mm512_abs_ps(x0), _mm512_setzero_ps()); /* NaN -> 0 */
+    m = _mm512_max_ps(_mm512_abs_ps(x1), m);                            /* NaN -> m */
+    return _mm512_reduce_max_ps(m);
+}
+
+static void quantize_q8_0_avx512(const float *x, void *dst, int64_t n) {
+    block_q8_0 *y = dst;
+    for (int64_t b = 0; b < n / QK8_0; b++, x += QK8_0) {
+        __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+        const float d = amax32(x0, x1) / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m512 vid = _mm512_set1_ps(id);
+        __m512i q0 = clamp_to_i32(round_half_away(_mm512_mul_ps(x0, vid)));
+        __m512i q1 = clamp_to_i32(round_half_away(_mm512_mul_ps(x1, vid)));
+        y[b].d = fp16_from_f32(d);
+        _mm_storeu_si128((__m128i *)y[b].qs, _mm512_cvtepi32_epi8(q0));
+        _mm_storeu_si128((__m128i *)(y[b].qs + 16), _mm512_cvtepi32_epi8(q1));
+    }
+}
+
+static void quantize_q8_1_avx512(const float *x, void *dst, int64_t n) {
+    block_q8_1 *y = dst;
+    for (int64_t b = 0; b < n / QK8_1; b++, x += QK8_1) {
+        __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+        const float d = amax32(x0, x1) / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m512 vid = _mm512_set1_ps(id);
+        __m512i q0 = clamp_to_i32(round_half_away(_mm512_mul_ps(x0, vid)));
+        __m512i q1 = clamp_to_i32(round_half_away(_mm512_mul_ps(x1, vid)));
+        const int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+        _mm_storeu_si128((__m128i *)y[b].qs, _mm512_cvtepi32_epi8(q0));
+        _mm_storeu_si128((__m128i *)(y[b].qs + 16), _mm512_cvtepi32_epi8(q1));
+        y[b].d = fp16_from_f32(d);
+        y[b].s = fp16_from_f32((float)sum * d);
+    }
+}
+
+static void quantize_q8_K_avx512(const float *x, void *dst, int64_t n) {
+    block_q8_K *y = dst;
+    for (int64_t b = 0; b < n / QK_K; b++, x += QK_K) {
+        __m512 m = _mm512_setzero_ps();
+        for (int v = 0; v < 16; v++) m = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + 16 * v)), m);
+        const float amax = _mm512_reduce_max_ps(m);
+        if (amax == 0.0f) {
+            memset(&y[b], 0, sizeof y[b]);
+            continue;
+        }
+        /* the first element of largest magnitude */
+        int at = 0;
+        for (int v = 0; v < 16; v++) {
+            __mmask16 k = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + 16 * v)), _mm512_set1_ps(amax), _CMP_EQ_OQ);
+            if (k) {
+                at = 16 * v + __builtin_ctz(k);
+                break;
+            }
+        }
+        const float scale = -127.0f / x[at];
+        const __m512 vs = _mm512_set1_ps(scale);
+        for (int v = 0; v < 16; v++) {
+            __m512 r = _mm512_roundscale_ps(_mm512_mul_ps(vs, _mm512_loadu_ps(x + 16 * v)),
+                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            __m512i q = clamp_to_i32(r);
+            y[b].bsums[v] = (int16_t)_mm512_reduce_add_epi32(q);
+            _mm_storeu_si128((__m128i *)(y[b].qs + 16 * v), _mm512_cvtepi32_epi8(q));
+        }
+        y[b].d = 1.0f / scale;
+    }
+}
+
+/* ---- type traits of the quantized layout --------------------------------------- */
+
+enum { MIN_NONE = 0, MIN_SUB = 1, MIN_ADD = 2 };
+enum { CHUNK = 4096 };      /* elements per reduction chunk (every type) */
+enum { MAX_PAB = 11 * 64 }; /* packed activation bytes per group, at most */
+enum { MAX_PWB = 10 * 64 }; /* unpacked weight bytes per group, at most */
+
+AI int t_steps(int type) { return type == QTYPE_Q2_K || type == QTYPE_Q3_K || type == QTYPE_Q6_K ? 4 : 8; }
+AI int t_group_elems(int type) { return 64 * t_steps(type); }
+AI int t_min(int type) {
+    switch (type) {
+    case QTYPE_Q4_1: case QTYPE_Q5_1: return MIN_ADD;
+    case QTYPE_Q2_K: case QTYPE_Q4_K: case QTYPE_Q5_K: return MIN_SUB;
+    default: return MIN_NONE;
+    }
+}
+/* weight bytes per group and per block (a block is 32 elements or a super-block) */
+AI int t_wblock(int type) {
+    switch (type) {
+    case QTYPE_Q4_0: return 18;
+    case QTYPE_Q4_1: return 20;
+    case QTYPE_Q5_0: return 22;
+    case QTYPE_Q5_1: return 24;
+    case QTYPE_Q8_0: return 34;
+    case QTYPE_Q2_K: return 84;
+    case QTYPE_Q3_K: return 110;
+    case QTYPE_Q4_K: return 144;
+    case QTYPE_Q5_K: return 176;
+    default: return 210; /* Q6_K */
+    }
+}
+AI int t_is_k(int type) { return type >= QTYPE_Q2_K && type <= QTYPE_Q6_K; }
+AI int t_wblock_elems(int type) { return t_is_k(type) ? QK_K : 32; }
+AI int t_wgroup(int type) { return t_group_elems(type) / t_wblock_elems(type) * t_wblock(type); }
+/* activation block: q8_0 (34), q8_1 (36) or q8_K (292) */
+AI int t_ablock(int type) {
+    if (t_is_k(type)) return (int)sizeof(block_q8_K);
+    return type == QTYPE_Q4_1 || type == QTYPE_Q5_1 ? (int)sizeof(block_q8_1) : (int)sizeof(block_q8_0);
+}
+AI int t_agroup(int type) { return t_group_elems(type) / t_wblock_elems(type) * t_ablock(type); }
+/* log2 of the weight offset folded into the accumulator, -1 for none */
+AI int t_corr_shift(int type) {
+    switch (type) {
+    case QTYPE_Q4_0: return 3;
+    case QTYPE_Q5_0: return 4;
+    case QTYPE_Q8_0: return 7;
+    case QTYPE_Q3_K: return 2;
+    case QTYPE_Q6_K: return 5;
+    default: return -1;
+    }
+}
+/* bytes of one packed activation group (S vectors, corr, da, [amin]) and
+ * of one unpacked weight group (S vectors, dw, [rmin]) */
+AI int t_pab(int type) { return 64 * (t_steps(type) + 2 + (t_min(type) != MIN_NONE)); }
+AI int t_pwb(int type) { return 64 * (t_steps(type) + 1 + (t_min(type) != MIN_NONE)); }
+
+/* ---- weight unpacking: one group into S vectors, dw and rmin ------------------ */
+
+AI __m512i bcast128(const uint8_t *p) { return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)p)); }
+AI __m512i bcast256(const uint8_t *p) { return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p)); }
+
+/* 128-bit chunk c = the 16 bytes at p + c * stride */
+AI __m512i gather4x128(const uint8_t *p, size_t stride) {
+    __m512i a = bcast128(p);
+    a = _mm512_mask_blend_epi32(0x00F0, a, bcast128(p + stride));
+    a = _mm512_mask_blend_epi32(0x0F00, a, bcast128(p + 2 * stride));
+    return _mm512_mask_blend_epi32(0xF000, a, bcast128(p + 3 * stride));
+}
+
+/* Within every 128-bit chunk, a 4 x 4 dword transpose: u[k] chunk c =
+ * [a0.c.dk, a1.c.dk, a2.c.dk, a3.c.dk]. */
+AI void transpose4(__m512i a0, __m512i a1, __m512i a2, __m512i a3, __m512i u[4]) {
+    __m512i t0 = _mm512_unpacklo_epi32(a0, a1), t1 = _mm512_unpackhi_epi32(a0, a1);
+    __m512i t2 = _mm512_unpacklo_epi32(a2, a3), t3 = _mm512_unpackhi_epi32(a2, a3);
+    u[0] = _mm512_unpacklo_epi64(t0, t2);
+    u[1] = _mm512_unpackhi_epi64(t0, t2);
+    u[2] = _mm512_unpacklo_epi64(t1, t3);
+    u[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+/* Legacy types: lane L = 4c + g holds block 4g + c of the group; step s
+ * holds elements 4s .. 4s + 3 of it. */
+AI int legacy_block_of_lane(int L) { return 4 * (L % 4) + L / 4; }
+
+AI __m512 gather_f16(const uint8_t *src, size_t bb, size_t off) {
+    uint16_t h[16];
+    for (int L = 0; L < 16; L++) memcpy(&h[L], src + (size_t)legacy_block_of_lane(L) * bb + off, 2);
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
+}
+
+AI __m512i gather_u32(const uint8_t *src, size_t bb, size_t off) {
+    uint32_t h[16];
+    for (int L = 0; L < 16; L++) memcpy(&h[L], src + (size_t)legacy_block_of_lane(L) * bb + off, 4);
+    return _mm512_loadu_si512(h);
+}
+
+/* 4-bit quants of 16 legacy blocks (qs at qo in blocks of bb bytes) */
+AI void legacy_nibbles(const uint8_t *src, size_t bb, size_t qo, __m512i W[8]) {
+    __m512i U[4];
+    transpose4(gather4x128(src + qo, bb), gather4x128(src + 4 * bb + qo, bb), gather4x128(src + 8 * bb + qo, bb),
+               gather4x128(src + 12 * bb + qo, bb), U);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    UNROLL for (int k = 0; k < 4; k++) {
+        W[k] = _mm512_and_si512(U[k], m4);
+        W[4 + k] = _mm512_and_si512(_mm512_srli_epi16(U[k], 4), m4);
+    }
+}
+
+/* the fifth bit of Q5_0 / Q5_1: bit 4s + b of the lane's qh -> bit 4 of
+ * byte b of step s */
+AI void legacy_qh(__m512i Q, __m512i W[8]) {
+    const __m512i base = _mm512_set4_epi32(0x0C0C0C0C, 0x08080808, 0x04040404, 0);
+    const __m512i m_lo = _mm512_set1_epi32(0x08040201), m_hi = _mm512_set1_epi32((int)0x80402010u);
+    const __m512i b16 = _mm512_set1_epi8(0x10);
+    UNROLL for (int j = 0; j < 4; j++) {
+        __m512i D = _mm512_shuffle_epi8(Q, _mm512_add_epi8(base, _mm512_set1_epi8((char)j)));
+        __mmask64 k0 = _mm512_test_epi8_mask(D, m_lo), k1 = _mm512_test_epi8_mask(D, m_hi);
+        W[2 * j] = _mm512_mask_add_epi8(W[2 * j], k0, W[2 * j], b16);
+        W[2 * j + 1] = _mm512_mask_add_epi8(W[2 * j + 1], k1, W[2 * j + 1], b16);
+    }
+}
+
+AI void unpack_q8_0(const uint8_t *src, __m512i W[8], __m512 *dw) {
+    const __m512i x80 = _mm512_set1_epi8((char)0x80);
+    UNROLL for (int h = 0; h < 2; h++) {
+        __m512i U[4];
+        const uint8_t *p = src + 2 + 16 * h;
+        transpose4(gather4x128(p, 34), gather4x128(p + 4 * 34, 34), gather4x128(p + 8 * 34, 34),
+                   gather4x128(p + 12 * 34, 34), U);
+        UNROLL for (int k = 0; k < 4; k++) W[4 * h + k] = _mm512_xor_si512(U[k], x80);
+    }
+    *dw = gather_f16(src, 34, 0);
+}
+
+/* K types, scales. Q4_K / Q5_K: 8 six-bit scales and mins per super-block
+ * as two little-endian u64 of bytes. */
+AI void q4k_scales(const uint8_t *s12, uint64_t *sc, uint64_t *mn) {
+    uint32_t w0, w1, w2;
+    memcpy(&w0, s12, 4);
+    memcpy(&w1, s12 + 4, 4);
+    memcpy(&w2, s12 + 8, 4);
+    const uint32_t s03 = w0 & 0x3f3f3f3fu, m03 = w1 & 0x3f3f3f3fu;
+    const uint32_t s47 = (w2 & 0x0f0f0f0fu) | ((w0 >> 6) & 0x03030303u) << 4;
+    const uint32_t m47 = ((w2 >> 4) & 0x0f0f0f0fu) | ((w1 >> 6) & 0x03030303u) << 4;
+    *sc = s03 | (uint64_t)s47 << 32;
+    *mn = m03 | (uint64_t)m47 << 32;
+}
+
+/* Q4_K / Q5_K groups are two super-blocks; lane L = 4c + i (c = L / 4,
+ * i = L % 4) holds super-block i / 2, sub-block 4 (i % 2) + c; elements
+ * 4s .. of it at step s for even c, 4 ((s + 4) % 8) .. for odd c. */
+AI int q4k_sb_of_lane(int L) { return (L % 4) / 2; }
+AI int q4k_sub_of_lane(int L) { return 4 * ((L % 4) % 2) + L / 4; }
+AI int q4k_elem(int L, int s) { return (L / 4) % 2 == 0 ? 4 * s : 4 * ((s + 4) % 8); }
+
+AI void q4k_dw(const uint8_t *sb0, const uint8_t *sb1, __m512 *dw, __m512 *rmin) {
+    const __m128i order = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    uint64_t sc0, m0, sc1, m1;
+    q4k_scales(sb0 + 4, &sc0, &m0);
+    q4k_scales(sb1 + 4, &sc1, &m1);
+    uint16_t h[4];
+    memcpy(h, sb0, 4);
+    memcpy(h + 2, sb1, 4);
+    const __m512 d = _mm512_mask_blend_ps(0xCCCC, _mm512_set1_ps(fp16_to_f32(h[0])), _mm512_set1_ps(fp16_to_f32(h[2])));
+    const __m512 dm = _mm512_mask_blend_ps(0xCCCC, _mm512_set1_ps(fp16_to_f32(h[1])), _mm512_set1_ps(fp16_to_f32(h[3])));
+    __m128i s = _mm_shuffle_epi8(_mm_set_epi64x((long long)sc1, (long long)sc0), order);
+    __m128i m = _mm_shuffle_epi8(_mm_set_epi64x((long long)m1, (long long)m0), order);
+    *dw = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(s)), d);
+    *rmin = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(m)), dm);
+}
+
+AI void q4k_nibbles(const uint8_t *qs0, const uint8_t *qs1, __m512i W[8]) {
+    __m512i U[4];
+    transpose4(_mm512_loadu_si512(qs0), _mm512_loadu_si512(qs0 + 64), _mm512_loadu_si512(qs1),
+               _mm512_loadu_si512(qs1 + 64), U);
+    const __m512i cnt = _mm512_set_epi32(4, 4, 4, 4, 0, 0, 0, 0, 4, 4, 4, 4, 0, 0, 0, 0);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    UNROLL for (int k = 0; k < 4; k++) {
+        __m512i sw = _mm512_shuffle_i64x2(U[k], U[k], _MM_SHUFFLE(2, 3, 0, 1));
+        W[k] = _mm512_and_si512(_mm512_srlv_epi32(U[k], cnt), m4);
+        W[4 + k] = _mm512_and_si512(_mm512_srlv_epi32(sw, cnt), m4);
+    }
+}
+
+AI void unpack_q4_K(const uint8_t *src, __m512i W[8], __m512 *dw, __m512 *rmin) {
+    q4k_nibbles(src + 16, src + 144 + 16, W);
+    q4k_dw(src, src + 144, dw, rmin);
+}
+
+AI void unpack_q5_K(const uint8_t *src, __m512i W[8], __m512 *dw, __m512 *rmin) {
+    q4k_nibbles(src + 48, src + 176 + 48, W);
+    /* fifth bits: bit u (the lane's sub-block) of qh[e] for element e */
+    __m512i H[4];
+    const __m512i y0 = bcast256(src + 16), y1 = bcast256(src + 176 + 16);
+    transpose4(y0, y0, y1, y1, H);
+    const __m512i ucnt = _mm512_set_epi32(7, 3, 7, 3, 6, 2, 6, 2, 5, 1, 5, 1, 4, 0, 4, 0);
+    const __m512i b16 = _mm512_set1_epi8(0x10);
+    UNROLL for (int k = 0; k < 4; k++) {
+        __m512i sw = _mm512_shuffle_i64x2(H[k], H[k], _MM_SHUFFLE(2, 3, 0, 1));
+        __m512i h0 = _mm512_slli_epi32(_mm512_srlv_epi32(H[k], ucnt), 4);
+        __m512i h1 = _mm512_slli_epi32(_mm512_srlv_epi32(sw, ucnt), 4);
+        W[k] = _mm512_ternarylogic_epi32(W[k], h0, b16, 0xF8);
+        W[4 + k] = _mm512_ternarylogic_epi32(W[4 + k], h1, b16, 0xF8);
+    }
+    q4k_dw(src, src + 176, dw, rmin);
+}
+
+/* Q6_K: one super-block; lane L = 4c + i holds sub-block (of 16)
+ * 8 (i % 2) + 4 (i / 2) + c, elements 4s .. at step s. */
+AI int q6k_unit_of_lane(int L) { return 8 * ((L % 4) % 2) + 4 * ((L % 4) / 2) + L / 4; }
+
+AI void unpack_q6_K(const uint8_t *src, __m512i W[4], __m512 *dw) {
+    const __m512i ql0 = _mm512_loadu_si512(src), ql1 = _mm512_loadu_si512(src + 64);
+    const __m512i t0 = _mm512_unpacklo_epi32(ql0, ql1), t1 = _mm512_unpackhi_epi32(ql0, ql1);
+    const __m512i y0 = bcast256(src + 128), y1 = bcast256(src + 160);
+    const __m512i h0 = _mm512_unpacklo_epi32(y0, y1), h1 = _mm512_unpackhi_epi32(y0, y1);
+    __m512i U[4] = {_mm512_unpacklo_epi64(t0, t0), _mm512_unpackhi_epi64(t0, t0), _mm512_unpacklo_epi64(t1, t1),
+                    _mm512_unpackhi_epi64(t1, t1)};
+    __m512i H[4] = {_mm512_unpacklo_epi64(h0, h0), _mm512_unpackhi_epi64(h0, h0), _mm512_unpacklo_epi64(h1, h1),
+                    _mm512_unpackhi_epi64(h1, h1)};
+    /* nibble: high for i / 2 == 1; qh shift 2k, k = 2 (i / 2) + c / 2 */
+    const __m512i cntn = _mm512_set4_epi32(4, 4, 0, 0);
+    const __m512i cnth = _mm512_set_epi32(6, 6, 2, 2, 6, 6, 2, 2, 4, 4, 0, 0, 4, 4, 0, 0);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    UNROLL for (int t = 0; t < 4; t++) {
+        __m512i hb = _mm512_and_si512(_mm512_slli_epi32(_mm512_srlv_epi32(H[t], cnth), 4), m30);
+        W[t] = _mm512_ternarylogic_epi32(_mm512_srlv_epi32(U[t], cntn), hb, m4, 0xEC);
+    }
+    const __m128i order = _mm_setr_epi8(0, 8, 4, 12, 1, 9, 5, 13, 2, 10, 6, 14, 3, 11, 7, 15);
+    __m128i sc = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(src + 192)), order);
+    uint16_t d;
+    memcpy(&d, src + 208, 2);
+    *dw = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sc)), _mm512_set1_ps(fp16_to_f32(d)));
+}
+
+/* Q2_K / Q3_K: one super-block; lane L = 4c + i holds sub-block
+ * 8 (c / 2) + 2 i + c % 2, elements 4s .. at step s. */
+AI int q23k_unit_of_lane(int L) { return 8 * ((L / 4) / 2) + 2 * (L % 4) + (L / 4) % 2; }
+
+AI void unpack_q2_K(const uint8_t *src, __m512i W[4], __m512 *dw, __m512 *rmin) {
+    const __m512i qs = _mm512_loadu_si512(src + 16);
+    const __m512i cnt = _mm512_set4_epi32(6, 4, 2, 0);
+    const __m512i m3 = _mm512_set1_epi8(3);
+    W[0] = _mm512_and_si512(_mm512_srlv_epi32(_mm512_shuffle_epi32(qs, (_MM_PERM_ENUM)0x00), cnt), m3);
+    W[1] = _mm512_and_si512(_mm512_srlv_epi32(_mm512_shuffle_epi32(qs, (_MM_PERM_ENUM)0x55), cnt), m3);
+    W[2] = _mm512_and_si512(_mm512_srlv_epi32(_mm512_shuffle_epi32(qs, (_MM_PERM_ENUM)0xAA), cnt), m3);
+    W[3] = _mm512_and_si512(_mm512_srlv_epi32(_mm512_shuffle_epi32(qs, (_MM_PERM_ENUM)0xFF), cnt), m3);
+    const __m128i order = _mm_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15);
+    __m128i s = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)src), order);
+    __m128i sc = _mm_and_si128(s, _mm_set1_epi8(15)), mn = _mm_and_si128(_mm_srli_epi16(s, 4), _mm_set1_epi8(15));
+    uint16_t h[2];
+    memcpy(h, src + 80, 4);
+    *dw = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc)), _mm512_set1_ps(fp16_to_f32(h[0])));
+    *rmin = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mn)), _mm512_set1_ps(fp16_to_f32(h[1])));
+}
+
+AI void unpack_q3_K(const uint8_t *src, __m512i W[4], __m512 *dw) {
+    const __m512i qs = _mm512_loadu_si512(src + 32), hm = bcast256(src);
+    const __m512i cnt = _mm512_set4_epi32(6, 4, 2, 0);
+    /* the high bit of sub-block 8n + 2j + h is bit 4n + j of hmask[16h + l] */
+    const __m512i hcnt = _mm512_set_epi32(7, 6, 5, 4, 7, 6, 5, 4, 3, 2, 1, 0, 3, 2, 1, 0);
+    const __m512i m3 = _mm512_set1_epi8(3), m4 = _mm512_set1_epi8(4);
+#define Q3_STEP(t, imm)                                                                                       \
+    do {                                                                                                      \
+        __m512i lo = _mm512_srlv_epi32(_mm512_shuffle_epi32(qs, (_MM_PERM_ENUM)(imm)), cnt);                  \
+        __m512i hb = _mm512_and_si512(                                                                        \
+            _mm512_slli_epi32(_mm512_srlv_epi32(_mm512_shuffle_epi32(hm, (_MM_PERM_ENUM)(imm)), hcnt), 2), m4); \
+        W[t] = _mm512_ternarylogic_epi32(lo, hb, m3, 0xEC);                                                   \
+    } while (0)
+    Q3_STEP(0, 0x00);
+    Q3_STEP(1, 0x55);
+    Q3_STEP(2, 0xAA);
+    Q3_STEP(3, 0xFF);
+#undef Q3_STEP
+    /* 16 signed 6-bit scales in sub-block order, then lane order */
+    uint32_t w0, w1, w2;
+    memcpy(&w0, src + 96, 4);
+    memcpy(&w1, src + 100, 4);
+    memcpy(&w2, src + 104, 4);
+    const uint32_t s0 = (w0 & 0x0f0f0f0fu) | (w2 & 0x03030303u) << 4;
+    const uint32_t s1 = (w1 & 0x0f0f0f0fu) | ((w2 >> 2) & 0x03030303u) << 4;
+    const uint32_t s2 = ((w0 >> 4) & 0x0f0f0f0fu) | ((w2 >> 4) & 0x03030303u) << 4;
+    const uint32_t s3 = ((w1 >> 4) & 0x0f0f0f0fu) | ((w2 >> 6) & 0x03030303u) << 4;
+    __m128i s = _mm_sub_epi8(_mm_setr_epi32((int)s0, (int)s1, (int)s2, (int)s3), _mm_set1_epi8(32));
+    const __m128i order = _mm_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15);
+    s = _mm_shuffle_epi8(s, order);
+    uint16_t d;
+    memcpy(&d, src + 108, 2);
+    *dw = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s)), _mm512_set1_ps(fp16_to_f32(d)));
+}
+
+/* One full group of a row: S vectors, dw and (for types with minimums) rmin. */
+AI void unpack_group(const int type, const uint8_t *src, __m512i W[8], __m512 *dw, __m512 *rmin) {
+    switch (type) {
+    case QTYPE_Q4_0:
+        legacy_nibbles(src, 18, 2, W);
+        *dw = gather_f16(src, 18, 0);
+        break;
+    case QTYPE_Q4_1:
+        legacy_nibbles(src, 20, 4, W);
+        *dw = gather_f16(src, 20, 0);
+        *rmin = gather_f16(src, 20, 2);
+        break;
+    case QTYPE_Q5_0:
+        legacy_nibbles(src, 22, 6, W);
+        legacy_qh(gather_u32(src, 22, 2), W);
+        *dw = gather_f16(src, 22, 0);
+        break;
+    case QTYPE_Q5_1:
+        legacy_nibbles(src, 24, 8, W);
+        legacy_qh(gather_u32(src, 24, 4), W);
+        *dw = gather_f16(src, 24, 0);
+        *rmin = gather_f16(src, 24, 2);
+        break;
+    case QTYPE_Q8_0: unpack_q8_0(src, W, dw); break;
+    case QTYPE_Q2_K: unpack_q2_K(src, W, dw, rmin); break;
+    case QTYPE_Q3_K: unpack_q3_K(src, W, dw); break;
+    case QTYPE_Q4_K: unpack_q4_K(src, W, dw, rmin); break;
+    case QTYPE_Q5_K: unpack_q5_K(src, W, dw, rmin); break;
+    default: unpack_q6_K(src, W, dw); break;
+    }
+}
+
+/* Group g of a weight row of n_in elements; a partial last group is copied
+ * into a zero-filled buffer first (zero blocks have zero scales). */
+AI void unpack_group_at(const int type, const uint8_t *row, int64_t g, int64_t n_in, __m512i W[8], __m512 *dw,
+                        __m512 *rmin) {
+    const int GE = t_group_elems(type);
+    *rmin = _mm512_setzero_ps();
+    if ((g + 1) * GE <= n_in) {
+        unpack_group(type, row + (size_t)g * (size_t)t_wgroup(type), W, dw, rmin);
+    } else {
+        _Alignas(64) uint8_t buf[544];
+        memset(buf, 0, sizeof buf);
+        const int64_t blocks = (n_in - g * GE) / t_wblock_elems(type);
+        memcpy(buf, row + (size_t)g * (size_t)t_wgroup(type), (size_t)blocks * (size_t)t_wblock(type));
+        unpack_group(type, buf, W, dw, rmin);
+    }
+}
+
+/* ---- activation packing --------------------------------------------------------- */
+
+/* byte offset, inside an activation group, of step s of lane L */
+AI int act_offset(int type, int L, int s) {
+    switch (type) {
+    case QTYPE_Q4_0: case QTYPE_Q5_0: case QTYPE_Q8_0:
+        return 34 * legacy_block_of_lane(L) + 2 + 4 * s;
+    case QTYPE_Q4_1: case QTYPE_Q5_1:
+        return 36 * legacy_block_of_lane(L) + 4 + 4 * s;
+    case QTYPE_Q4_K: case QTYPE_Q5_K:
+        return 292 * q4k_sb_of_lane(L) + 4 + 32 * q4k_sub_of_lane(L) + q4k_elem(L, s);
+    case QTYPE_Q6_K:
+        return 4 + 16 * q6k_unit_of_lane(L) + 4 * s;
+    default: /* Q2_K, Q3_K */
+        return 4 + 16 * q23k_unit_of_lane(L) + 4 * s;
+    }
+}
+
+typedef struct act_layout {
+    __m512i off[8];
+} act_layout;
+
+AI void act_layout_init(const int type, act_layout *lay) {
+    const int S = t_steps(type);
+    for (int s = 0; s < S; s++) {
+        int32_t o[16];
+        for (int L = 0; L < 16; L++) o[L] = act_offset(type, L, s);
+        lay->off[s] = _mm512_loadu_si512(o);
+    }
+}
+
+/* Packs one full activation group: S vectors, corr (i32), da, [amin]. */
+AI void pack_group(const int type, const act_layout *lay, const uint8_t *src, uint8_t *dst) {
+    const int S = t_steps(type);
+    const __m512i ones = _mm512_set1_epi8(1);
+    __m512i sum = _mm512_setzero_si512();
+    UNROLL for (int s = 0; s < 8; s++) {
+        if (s >= S) break;
+        __m512i v = _mm512_i32gather_epi32(lay->off[s], src, 1);
+        _mm512_store_si512(dst + 64 * s, v);
+        sum = _mm512_dpbusd_epi32(sum, ones, v);
+    }
+    const int sh = t_corr_shift(type);
+    __m512i corr = sh < 0 ? _mm512_setzero_si512() : _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sum, (unsigned)(sh < 0 ? 0 : sh)));
+    _mm512_store_si512(dst + 64 * S, corr);
+    __m512 da, amin = _mm512_setzero_ps();
+    if (t_is_k(type)) {
+        float d0, d1 = 0.0f;
+        memcpy(&d0, src, 4);
+        if (type == QTYPE_Q4_K || type == QTYPE_Q5_K) memcpy(&d1, src + 292, 4);
+        else d1 = d0;
+        da = _mm512_mask_blend_ps(0xCCCC, _mm512_set1_ps(d0), _mm512_set1_ps(d1));
+        if (t_min(type) == MIN_SUB) amin = _mm512_mul_ps(da, _mm512_cvtepi32_ps(sum));
+    } else {
+        const size_t ab = (size_t)t_ablock(type);
+        da = gather_f16(src, ab, 0);
+        if (t_min(type) == MIN_ADD) amin = gather_f16(src, ab, 2);
+    }
+    _mm512_store_ps((float *)(dst + 64 * (S + 1)), da);
+    if (t_min(type) != MIN_NONE) _mm512_store_ps((float *)(dst + 64 * (S + 2)), amin);
+}
+
+AI void pack_group_at(const int type, const act_layout *lay, const uint8_t *arow, int64_t g, int64_t n_in,
+                      uint8_t *dst) {
+    const int GE = t_group_elems(type);
+    if ((g + 1) * GE <= n_in) {
+        pack_group(type, lay, arow + (size_t)g * (size_t)t_agroup(type), dst);
+    } else {
+        _Alignas(64) uint8_t buf[2 * sizeof(block_q8_K)];
+        memset(buf, 0, sizeof buf);
+        const int64_t blocks = (n_in - g * GE) / t_wblock_elems(type);
+        memcpy(buf, arow + (size_t)g * (size_t)t_agroup(type), (size_t)blocks * (size_t)t_ablock(type));
+        pack_group(type, lay, buf, dst);
+    }
+}
+
+/* ---- the per-group product ---------------------------------------------------------- */
+
+/* F += the group's contribution for one (row, token): W / dw / rmin of the
+ * row, pa the packed activation group of the token. */
+AI __m512 group_dot(const int type, const __m512i W[8], __m512 dw, __m512 rmin, const uint8_t *pa, __m512 F) {
+    const int S = t_steps(type);
+    __m512i i0 = _mm512_load_si512(pa + 64 * S), i1 = _mm512_setzero_si512();
+    UNROLL for (int s = 0; s < 8; s += 2) {
+        if (s >= S) break;
+        i0 = _mm512_dpbusd_epi32(i0, W[s], _mm512_load_si512(pa + 64 * s));
+        i1 = _mm512_dpbusd_epi32(i1, W[s + 1], _mm512_load_si512(pa + 64 * (s + 1)));
+    }
+    const __m512 da = _mm512_load_ps((const float *)(pa + 64 * (S + 1)));
+    F = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(i0, i1)), _mm512_mul_ps(dw, da), F);
+    if (t_min(type) == MIN_SUB) F = _mm512_fnmadd_ps(rmin, _mm512_load_ps((const float *)(pa + 64 * (S + 2))), F);
+    if (t_min(type) == MIN_ADD) F = _mm512_fmadd_ps(rmin, _mm512_load_ps((const float *)(pa + 64 * (S + 2))), F);
+    return F;
+}
+
+/* ---- decode: rows streamed once, weights unpacked in registers ---------------------- */
+
+enum { DECODE_MAX_TOK = 4, DECODE_BUF = 96 * 1024 };
+
+/* Rows [r0, r1) against T tokens whose groups [gA, gB) are packed in pa
+ * (token t at pa + t * tstride). gA is a chunk boundary. first: y holds
+ * nothing yet for these rows; otherwise the chunks before gA are in y. */
+AI void q_rows(const int type, const int T, const uint8_t *w, size_t wrb, int64_t n_in, int64_t r0, int64_t r1,
+               const uint8_t *pa, size_t tstride, int64_t gA, int64_t gB, int first, float *y, int64_t ys) {
+    const int CG = CHUNK / t_group_elems(type), PAB = t_pab(type);
+    const size_t WG = (size_t)t_wgroup(type);
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = w + (size_t)r * wrb;
+        float acc[DECODE_MAX_TOK];
+        for (int t = 0; t < T; t++) acc[t] = first ? 0.0f : y[t * ys + r];
+        for (int64_t c0 = gA; c0 < gB; c0 += CG) {
+            const int64_t c1 = c0 + CG < gB ? c0 + CG : gB;
+            __m512 F[DECODE_MAX_TOK];
+            for (int t = 0; t < T; t++) F[t] = _mm512_setzero_ps();
+            for (int64_t g = c0; g < c1; g++) {
+                const uint8_t *pf = row + (g + 4) * WG;
+                for (size_t o = 0; o < WG; o += 64) _mm_prefetch((const char *)(pf + o), _MM_HINT_T0);
+                __m512i W[8];
+                __m512 dw, rmin;
+                unpack_group_at(type, row, g, n_in, W, &dw, &rmin);
+                for (int t = 0; t < T; t++)
+                    F[t] = group_dot(type, W, dw, rmin, pa + (size_t)t * tstride + (size_t)(g - gA) * (size_t)PAB, F[t]);
+            }
+            for (int t = 0; t < T; t++) acc[t] += hsum16(F[t]);
+        }
+        for (int t = 0; t < T; t++) y[t * ys + r] = acc[t];
+    }
+}
+
+AI void q_decode(const int type, const int T, const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb,
+                 int64_t n_in, int64_t r0, int64_t r1, float *y, int64_t ys) {
+    _Alignas(64) uint8_t pa[DECODE_BUF];
+    act_layout lay;
+    act_layout_init(type, &lay);
+    const int GE = t_group_elems(type), CG = CHUNK / GE, PAB = t_pab(type);
+    const int64_t ng = (n_in + GE - 1) / GE;
+    /* groups per pass: whole chunks that fit the buffer for T tokens */
+    int64_t per = (int64_t)(DECODE_BUF / ((size_t)T * (size_t)PAB)) / CG * CG;
+    if (per < CG) per = CG; /* CG * PAB * DECODE_MAX_TOK always fits */
+    for (int64_t gA = 0; gA < ng; gA += per) {
+        const int64_t gB = gA + per < ng ? gA + per : ng;
+        const size_t tstride = (size_t)(gB - gA) * (size_t)PAB;
+        for (int t = 0; t < T; t++)
+            for (int64_t g = gA; g < gB; g++)
+                pack_group_at(type, &lay, act + (size_t)t * arb, g, n_in, pa + (size_t)t * tstride + (size_t)(g - gA) * (size_t)PAB);
+        q_rows(type, T, w, wrb, n_in, r0, r1, pa, tstride, gA, gB, gA == 0, y, ys);
+    }
+}
+
+/* ---- prefill: weights unpacked once per token block, 4 x 4 register tiles ------------ */
+
+enum { PF_TB = 32, PF_RB = 8 };
+/* a chunk's packed activations / unpacked weights for one token / row, at
+ * most: S = 8 types with minimums (8 groups of 11 / 10 vectors) or S = 4
+ * types with minimums (16 groups of 7 / 6 vectors) */
+enum { PA_CHUNK_MAX = 16 * 7 * 64, WB_CHUNK_MAX = 16 * 6 * 64 };
+_Static_assert(PA_CHUNK_MAX >= 8 * MAX_PAB && WB_CHUNK_MAX >= 8 * MAX_PWB, "chunk buffers");
+
+/* y rows [rr, rr + nr) (nr <= 4) for tokens [0, nt) (nt <= 4): wb row r at
+ * wb + r * wstride, pa token t at pa + t * tstride, ngr groups. */
+AI void q_tile(const int type, const uint8_t *wb, size_t wstride, int nr, const uint8_t *pa, size_t tstride, int nt,
+               int64_t ngr, int first, float *y, int64_t ys) {
+    const int S = t_steps(type), PAB = t_pab(type), PWB = t_pwb(type);
+    const uint8_t *wr[4], *at[4];
+    for (int r = 0; r < 4; r++) wr[r] = wb + (size_t)(r < nr ? r : nr - 1) * wstride;
+    for (int t = 0; t < 4; t++) at[t] = pa + (size_t)(t < nt ? t : nt - 1) * tstride;
+    __m512 F[4][4];
+    UNROLL for (int r = 0; r < 4; r++) UNROLL for (int t = 0; t < 4; t++) F[r][t] = _mm512_setzero_ps();
+    for (int64_t g = 0; g < ngr; g++) {
+        const size_t wo = (size_t)g * (size_t)PWB, ao = (size_t)g * (size_t)PAB;
+        __m512i I[4][4];
+        UNROLL for (int t = 0; t < 4; t++) {
+            __m512i c = _mm512_load_si512(at[t] + ao + 64 * S);
+            UNROLL for (int r = 0; r < 4; r++) I[r][t] = c;
+        }
+        UNROLL for (int s = 0; s < 8; s++) {
+            if (s >= S) break;
+            __m512i a[4];
+            UNROLL for (int t = 0; t < 4; t++) a[t] = _mm512_load_si512(at[t] + ao + 64 * s);
+            UNROLL for (int r = 0; r < 4; r++) {
+                __m512i wv = _mm512_load_si512(wr[r] + wo + 64 * s);
+                UNROLL for (int t = 0; t < 4; t++) I[r][t] = _mm512_dpbusd_epi32(I[r][t], wv, a[t]);
+            }
+        }
+        UNROLL for (int r = 0; r < 4; r++) {
+            const __m512 dw = _mm512_load_ps((const float *)(wr[r] + wo + 64 * S));
+            UNROLL for (int t = 0; t < 4; t++) {
+                const __m512 da = _mm512_load_ps((const float *)(at[t] + ao + 64 * (S + 1)));
+                F[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I[r][t]), _mm512_mul_ps(dw, da), F[r][t]);
+            }
+            if (t_min(type) != MIN_NONE) {
+                const __m512 rm = _mm512_load_ps((const float *)(wr[r] + wo + 64 * (S + 1)));
+                UNROLL for (int t = 0; t < 4; t++) {
+                    const __m512 am = _mm512_load_ps((const float *)(at[t] + ao + 64 * (S + 2)));
+                    if (t_min(type) == MIN_SUB) F[r][t] = _mm512_fnmadd_ps(rm, am, F[r][t]);
+                    else F[r][t] = _mm512_fmadd_ps(rm, am, F[r][t]);
+                }
+            }
+        }
+    }
+    const __mmask8 rows = (__mmask8)((1u << nr) - 1);
+    for (int t = 0; t < nt; t++) {
+        __m128 c = reduce4(F[0][t], F[1][t], F[2][t], F[3][t]);
+        float *yt = y + t * ys;
+        __m128 prev = first ? _mm_setzero_ps() : _mm_maskz_loadu_ps(rows, yt);
+        _mm_mask_storeu_ps(yt, rows, _mm_add_ps(prev, c));
+    }
+}
+
+AI void q_prefill(const int type, const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in,
+                  int64_t r0, int64_t r1, int32_t n_tok, float *y, int64_t ys) {
+    _Alignas(64) uint8_t pa[PF_TB * PA_CHUNK_MAX];
+    _Alignas(64) uint8_t wb[PF_RB * WB_CHUNK_MAX];
+    const int GE = t_group_elems(type), CG = CHUNK / GE, PAB = t_pab(type), PWB = t_pwb(type);
+    act_layout lay;
+    act_layout_init(type, &lay);
+    const int64_t ng = (n_in + GE - 1) / GE;
+    const size_t tstride = (size_t)CG * (size_t)PAB, wstride = (size_t)CG * (size_t)PWB;
+    for (int32_t t0 = 0; t0 < n_tok; t0 += PF_TB) {
+        const int tn = n_tok - t0 < PF_TB ? n_tok - t0 : PF_TB;
+        for (int64_t g0 = 0; g0 < ng; g0 += CG) {
+            const int64_t gn = ng - g0 < CG ? ng - g0 : CG;
+            for (int t = 0; t < tn; t++)
+                for (int64_t g = 0; g < gn; g++)
+                    pack_group_at(type, &lay, act + (size_t)(t0 + t) * arb, g0 + g, n_in,
+                                  pa + (size_t)t * tstride + (size_t)g * (size_t)PAB);
+            for (int64_t rb = r0; rb < r1; rb += PF_RB) {
+                const int rn = r1 - rb < PF_RB ? (int)(r1 - rb) : PF_RB;
+                for (int r = 0; r < rn; r++) {
+                    const uint8_t *row = w + (size_t)(rb + r) * wrb;
+                    for (int64_t g = 0; g < gn; g++) {
+                        __m512i W[8];
+                        __m512 dw, rmin;
+                        unpack_group_at(type, row, g0 + g, n_in, W, &dw, &rmin);
+                        uint8_t *d = wb + (size_t)r * wstride + (size_t)g * (size_t)PWB;
+                        const int S = t_steps(type);
+                        UNROLL for (int s = 0; s < 8; s++) {
+                            if (s >= S) break;
+                            _mm512_store_si512(d + 64 * s, W[s]);
+                        }
+                        _mm512_store_ps((float *)(d + 64 * S), dw);
+                        if (t_min(type) != MIN_NONE) _mm512_store_ps((float *)(d + 64 * (S + 1)), rmin);
+                    }
+                }
+                for (int tt = 0; tt < tn; tt += 4)
+                    for (int rr = 0; rr < rn; rr += 4)
+                        q_tile(type, wb + (size_t)rr * wstride, wstride, rn - rr < 4 ? rn - rr : 4,
+                               pa + (size_t)tt * tstride, tstride, tn - tt < 4 ? tn - tt : 4, gn, g0 == 0,
+                               y + (int64_t)(t0 + tt) * ys + rb + rr, ys);
+            }
+        }
+    }
+}
+
+AI void q_gemm(const int type, const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in, int64_t r0,
+               int64_t r1, int32_t n_tok, float *y, int64_t ys) {
+    if (r0 >= r1 || n_tok <= 0) return;
+    switch (n_tok) {
+    case 1: q_decode(type, 1, w, wrb, act, arb, n_in, r0, r1, y, ys); break;
+    case 2: q_decode(type, 2, w, wrb, act, arb, n_in, r0, r1, y, ys); break;
+    case 3: q_decode(type, 3, w, wrb, act, arb, n_in, r0, r1, y, ys); break;
+    default: q_prefill(type, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys); break;
+    }
+}
+
+#define Q_GEMM(T)                                                                                                  \
+    static void gemm_##T##_avx512(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in,     \
+                                  int64_t r0, int64_t r1, int32_t n_tok, float *y, int64_t ys) {                  \
+        q_gemm(QTYPE_##T, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys);                                           \
+    }
+Q_GEMM(Q4_0)
+Q_GEMM(Q4_1)
+Q_GEMM(Q5_0)
+Q_GEMM(Q5_1)
+Q_GEMM(Q8_0)
+Q_GEMM(Q2_K)
+Q_GEMM(Q3_K)
+Q_GEMM(Q4_K)
+Q_GEMM(Q5_K)
+Q_GEMM(Q6_K)
+
+/* ---- float weights --------------------------------------------------------------------- */
+
+enum { FCHUNK = 1024 };
+
+/* 16 weights from element i of a row (n - i valid, 1..16) as f32 */
+AI __m512 f_load_w(const int type, const uint8_t *row, int64_t i, int64_t n) {
+    const int64_t left = n - i;
+    if (type == QTYPE_F32) {
+        const float *p = (const float *)row + i;
+        return left >= 16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps((__mmask16)((1u << left) - 1), p);
+    }
+    const uint16_t *p = (const uint16_t *)row + i;
+    __m256i h = left >= 16 ? _mm256_loadu_si256((const __m256i *)p)
+                           : _mm256_maskz_loadu_epi16((__mmask16)((1u << left) - 1), p);
+    if (type == QTYPE_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+AI __m512 f_load_a(const float *a, int64_t i, int64_t n) {
+    const int64_t left = n - i;
+    return left >= 16 ? _mm512_loadu_ps(a + i) : _mm512_maskz_loadu_ps((__mmask16)((1u << left) - 1), a + i);
+}
+
+/* Rows rr .. rr + nr - 1 (nr <= 4) and tokens 0 .. nt - 1 (nt <= T <= 4),
+ * elements [e0, e1) (whole chunks, the last one possibly partial). */
+AI void f_tile(const int type, const int T, const uint8_t *w, size_t wrb, int64_t rr, int nr, const float *act,
+               size_t arb, int nt, int64_t n_in, int64_t e0, int64_t e1, int first, float *y, int64_t ys) {
+    const uint8_t *wr[4];
+    const float *at[4];
+    for (int r = 0; r < 4; r++) wr[r] = w + (size_t)(rr + (r < nr ? r : nr - 1)) * wrb;
+    for (int t = 0; t < T; t++) at[t] = (const float *)((const uint8_t *)act + (size_t)(t < nt ? t : nt - 1) * arb);
+    __m128 acc[4];
+    const __mmask8 rows = (__mmask8)((1u << nr) - 1);
+    for (int t = 0; t < T; t++) acc[t] = first ? _mm_setzero_ps() : _mm_maskz_loadu_ps(rows, y + t * ys + rr);
+    for (int64_t c = e0; c < e1; c += FCHUNK) {
+        const int64_t ce = c + FCHUNK < e1 ? c + FCHUNK : e1;
+        __m512 F[4][4];
+        UNROLL for (int r = 0; r < 4; r++) UNROLL for (int t = 0; t < 4; t++) F[r][t] = _mm512_setzero_ps();
+        for (int64_t i = c; i < ce; i += 16) {
+            __m512 wv[4], av[4];
+            UNROLL for (int r = 0; r < 4; r++) wv[r] = f_load_w(type, wr[r], i, n_in);
+            UNROLL for (int t = 0; t < 4; t++) if (t < T) av[t] = f_load_a(at[t], i, n_in);
+            UNROLL for (int r = 0; r < 4; r++) UNROLL for (int t = 0; t < 4; t++) if (t < T)
+                F[r][t] = _mm512_fmadd_ps(wv[r], av[t], F[r][t]);
+        }
+        UNROLL for (int t = 0; t < 4; t++) if (t < T) acc[t] = _mm_add_ps(acc[t], reduce4(F[0][t], F[1][t], F[2][t], F[3][t]));
+    }
+    for (int t = 0; t < nt; t++) _mm_mask_storeu_ps(y + t * ys + rr, rows, acc[t]);
+}
+
+AI void f_gemm(const int type, const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in, int64_t r0,
+               int64_t r1, int32_t n_tok, float *y, int64_t ys) {
+    if (r0 >= r1 || n_tok <= 0) return;
+    if (n_tok <= 3) { /* decode: every row streamed once */
+        for (int64_t r = r0; r < r1; r += 4) {
+            const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
+            if (n_tok == 1) f_tile(type, 1, w, wrb, r, nr, (const float *)act, arb, 1, n_in, 0, n_in, 1, y, ys);
+            else if (n_tok == 2) f_tile(type, 2, w, wrb, r, nr, (const float *)act, arb, 2, n_in, 0, n_in, 1, y, ys);
+            else f_tile(type, 3, w, wrb, r, nr, (const float *)act, arb, 3, n_in, 0, n_in, 1, y, ys);
+        }
+        return;
+    }
+    /* prefill: per token block and chunk, row blocks of 16 against 4-token tiles */
+    enum { TB = 64, RB = 16 };
+    for (int32_t t0 = 0; t0 < n_tok; t0 += TB) {
+        const int tn = n_tok - t0 < TB ? n_tok - t0 : TB;
+        for (int64_t c = 0; c < n_in; c += FCHUNK) {
+            const int64_t ce = c + FCHUNK < n_in ? c + FCHUNK : n_in;
+            for (int64_t rb = r0; rb < r1; rb += RB) {
+                const int64_t re = rb + RB < r1 ? rb + RB : r1;
+                for (int tt = 0; tt < tn; tt += 4)
+                    for (int64_t r = rb; r < re; r += 4)
+                        f_tile(type, 4, w, wrb, r, re - r < 4 ? (int)(re - r) : 4,
+                               (const float *)(act + (size_t)(t0 + tt) * arb), arb, tn - tt < 4 ? tn - tt : 4, n_in, c,
+                               ce, c == 0, y + (int64_t)(t0 + tt) * ys, ys);
+            }
+        }
+    }
+}
+
+#define F_GEMM(T)                                                                                                  \
+    static void gemm_##T##_avx512(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in,     \
+                                  int64_t r0, int64_t r1, int32_t n_tok, float *y, int64_t ys) {                  \
+        f_gemm(QTYPE_##T, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys);                                           \
+    }
+F_GEMM(F32)
+F_GEMM(F16)
+F_GEMM(BF16)
+
+/* ---- the table ----------------------------------------------------------------------------- */
+
+void kernels_fill_avx512(kernel_table *t) {
+    t->gemm[QTYPE_F32] = gemm_F32_avx512;
+    t->gemm[QTYPE_F16] = gemm_F16_avx512;
+    t->gemm[QTYPE_BF16] = gemm_BF16_avx512;
+    t->gemm[QTYPE_Q4_0] = gemm_Q4_0_avx512;
+    t->gemm[QTYPE_Q4_1] = gemm_Q4_1_avx512;
+    t->gemm[QTYPE_Q5_0] = gemm_Q5_0_avx512;
+    t->gemm[QTYPE_Q5_1] = gemm_Q5_1_avx512;
+    t->gemm[QTYPE_Q8_0] = gemm_Q8_0_avx512;
+    t->gemm[QTYPE_Q2_K] = gemm_Q2_K_avx512;
+    t->gemm[QTYPE_Q3_K] = gemm_Q3_K_avx512;
+    t->gemm[QTYPE_Q4_K] = gemm_Q4_K_avx512;
+    t->gemm[QTYPE_Q5_K] = gemm_Q5_K_avx512;
+    t->gemm[QTYPE_Q6_K] = gemm_Q6_K_avx512;
+    t->quantize[QTYPE_Q4_0] = quantize_q8_0_avx512;
+    t->quantize[QTYPE_Q5_0] = quantize_q8_0_avx512;
+    t->quantize[QTYPE_Q8_0] = quantize_q8_0_avx512;
+    t->quantize[QTYPE_Q4_1] = quantize_q8_1_avx512;
+    t->quantize[QTYPE_Q5_1] = quantize_q8_1_avx512;
+    t->quantize[QTYPE_Q2_K] = quantize_q8_K_avx512;
+    t->quantize[QTYPE_Q3_K] = quantize_q8_K_avx512;
+    t->quantize[QTYPE_Q4_K] = quantize_q8_K_avx512;
+    t->quantize[QTYPE_Q5_K] = quantize_q8_K_avx512;
+    t->quantize[QTYPE_Q6_K] = quantize_q8_K_avx512;
+}
