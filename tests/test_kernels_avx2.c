@@ -514,6 +514,8 @@ typedef struct timing_job {
     const uint64_t *probe;
     size_t probe_n;
     uint64_t probe_sum;
+    uint8_t *const *copies; /* the weights, several times: run k reads copies[k % n_copies] */
+    int n_copies;
 } timing_job;
 
 static void *timing_gemm(void *p) {
@@ -544,6 +546,7 @@ static double time_threads(void *(*fn)(void *), timing_job base, int nt, int64_t
         pthread_t th[2];
         for (int i = 0; i < nt; i++) {
             jobs[i] = base;
+            if (base.n_copies) jobs[i].w = base.copies[rep % base.n_copies];
             int64_t chunks = (n_rows + 15) / 16;
             jobs[i].r0 = chunks * i / nt * 16;
             jobs[i].r1 = chunks * (i + 1) / nt * 16 < n_rows ? chunks * (i + 1) / nt * 16 : n_rows;
@@ -581,32 +584,44 @@ static void test_timing(void) {
         const uint32_t type = all_types[ti];
         const qtype_info *qi = qtype_get(type);
         if (only && *only && strcmp(only, qi->name) != 0) continue;
-        /* decode: a 27648 x 5120 matrix (ffn_up's shape), one token */
+        /* decode: a 27648 x 5120 matrix (ffn_up's shape), one token; copies
+         * of it (>= 512 MiB in all) so that no run finds it in the L3 */
         const int64_t n_in = 5120, n_out = 27648;
         const size_t rb = (size_t)(n_in / qi->block_elems) * qi->block_bytes, arb = quant_act_row_size(type, n_in);
-        uint8_t *w = malloc(rb * (size_t)n_out), *act = malloc(arb * 64);
+        const size_t wbytes = rb * (size_t)n_out;
+        enum { MAX_COPIES = 8 };
+        int n_copies = (int)(((size_t)512 << 20) / wbytes) + 1;
+        if (n_copies > MAX_COPIES) n_copies = MAX_COPIES;
+        uint8_t *copies[MAX_COPIES] = {0};
+        for (int k = 0; k < n_copies; k++) {
+            copies[k] = malloc(wbytes);
+            REQUIRE(copies[k]);
+            if (k == 0) gen_weights(type, copies[0], rb, n_out, n_in);
+            else memcpy(copies[k], copies[0], wbytes);
+        }
+        uint8_t *w = copies[0], *act = malloc(arb * 64);
         float *x = malloc(sizeof(float) * (size_t)(n_in * 64)), *y = malloc(sizeof(float) * (size_t)(n_out * 64));
-        REQUIRE(w && act && x && y);
-        gen_weights(type, w, rb, n_out, n_in);
+        REQUIRE(act && x && y);
         gen_acts(x, 64, n_in);
         double tq = now_s();
         for (int t = 0; t < 64; t++) avx2->quantize[type](x + t * n_in, act + (size_t)t * arb, n_in);
         tq = now_s() - tq;
-        timing_job j = {avx2, type, w, rb, arb, act, n_in, 0, n_out, 1, y, n_out, NULL, 0, 0};
+        timing_job j = {avx2, type, w, rb, arb, act, n_in, 0, n_out, 1, y, n_out, NULL, 0, 0, copies, n_copies};
         fprintf(stderr, "%-5s quantize %.2f GB/s of f32", qi->name, 64.0 * n_in * 4 / tq * 1e-9);
         for (int nt = 1; nt <= 2; nt++) {
             j.n_tok = 1;
-            double t = time_threads(timing_gemm, j, nt, n_out, 5);
-            fprintf(stderr, " | decode %dT %.1f GB/s", nt, (double)(rb * (size_t)n_out) / t * 1e-9);
+            double t = time_threads(timing_gemm, j, nt, n_out, 2 * n_copies > 6 ? 2 * n_copies : 6);
+            fprintf(stderr, " | decode %dT %.1f GB/s", nt, (double)wbytes / t * 1e-9);
         }
         for (int nt = 1; nt <= 2; nt++) {
             /* prefill: 64 tokens over 2048 rows */
             j.n_tok = 64;
+            j.n_copies = 0;
             double t = time_threads(timing_gemm, j, nt, 2048, 3);
             fprintf(stderr, " | prefill %dT %.1f GOP/s", nt, 2.0 * (double)n_in * 2048 * 64 / t * 1e-9);
         }
         fprintf(stderr, "\n");
-        free(w);
+        for (int k = 0; k < n_copies; k++) free(copies[k]);
         free(act);
         free(x);
         free(y);

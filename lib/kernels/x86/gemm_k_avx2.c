@@ -53,7 +53,8 @@ AVX2_INLINE void tile_k45(const bool five, const uint8_t *w, size_t wrb, const u
     __m256 acc = _mm256_setzero_ps();
 
     for (int64_t b = 0; b < nb; b++) {
-        __m256i dots[8], mdup[AVX2_RMAX];
+        avx2_prefetch_next(w + (size_t)R * wrb, b, (size_t)R * (five ? sizeof(block_q5_K) : sizeof(block_q4_K)));
+        __m256i dots[8];
         float dw[AVX2_RMAX], dmw[AVX2_RMAX], da[AVX2_TMAX];
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++) da[t] = act_block(a, arb, t, b)->d;
@@ -67,8 +68,8 @@ AVX2_INLINE void tile_k45(const bool five, const uint8_t *w, size_t wrb, const u
             dmw[r] = avx2_f16(five ? x5->dmin : x4->dmin);
             __m128i sc8, m8;
             k4_scales(five ? x5->scales : x4->scales, &sc8, &m8);
+            (void)m8;
             const __m256i scw = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sc8));
-            mdup[r] = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
             const __m256i qh = five ? _mm256_loadu_si256((const __m256i *)x5->qh) : _mm256_setzero_si256();
             __m256i isum[AVX2_TMAX];
 #pragma GCC unroll 8
@@ -93,17 +94,28 @@ AVX2_INLINE void tile_k45(const bool five, const uint8_t *w, size_t wrb, const u
                     const __m256i p1 =
                         _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(aq + 32))), s1);
                     isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(p0, p1));
+                    AVX2_PIN(isum[t]);
                 }
             }
 #pragma GCC unroll 8
-            for (int t = 0; t < T; t++) dots[r * T + t] = isum[t];
+            for (int t = 0; t < T; t++) {
+                AVX2_PIN(isum[t]);
+                dots[r * T + t] = isum[t];
+            }
         }
         const __m256 isv = _mm256_cvtepi32_ps(avx2_reduce_lanes(dots, R * T));
+        /* the mins (decoded again: fewer registers held over the rows) */
 #pragma GCC unroll 8
-        for (int r = 0; r < R; r++)
+        for (int r = 0; r < R; r++) {
+            const uint8_t *row = w + (size_t)r * wrb;
+            __m128i sc8, m8;
+            k4_scales(five ? ((const block_q5_K *)row + b)->scales : ((const block_q4_K *)row + b)->scales, &sc8, &m8);
+            (void)sc8;
+            const __m256i mdup = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
 #pragma GCC unroll 8
             for (int t = 0; t < T; t++)
-                dots[r * T + t] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)act_block(a, arb, t, b)->bsums), mdup[r]);
+                dots[r * T + t] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)act_block(a, arb, t, b)->bsums), mdup);
+        }
         const __m256 mins = _mm256_cvtepi32_ps(avx2_reduce_lanes(dots, R * T));
         const __m256 dav = avx2_lanes_by_tok(da, R, T);
         const __m256 d = _mm256_mul_ps(avx2_lanes_by_row(dw, R, T), dav);
@@ -131,6 +143,7 @@ AVX2_INLINE void tile_q6_K(const uint8_t *w, size_t wrb, const uint8_t *a, size_
     __m256 acc = _mm256_setzero_ps();
 
     for (int64_t b = 0; b < nb; b++) {
+        avx2_prefetch_next(w + (size_t)R * wrb, b, (size_t)R * (sizeof(block_q6_K)));
         __m256i dots[8];
         float dw[AVX2_RMAX], da[AVX2_TMAX];
 #pragma GCC unroll 8
@@ -171,11 +184,15 @@ AVX2_INLINE void tile_q6_K(const uint8_t *w, size_t wrb, const uint8_t *a, size_
                         const int8_t *aq = act_block(a, arb, t, b)->qs + 128 * n + 32 * k;
                         const __m256i p = _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)aq));
                         isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, s));
+                        AVX2_PIN(isum[t]);
                     }
                 }
             }
 #pragma GCC unroll 8
-            for (int t = 0; t < T; t++) dots[r * T + t] = isum[t];
+            for (int t = 0; t < T; t++) {
+                AVX2_PIN(isum[t]);
+                dots[r * T + t] = isum[t];
+            }
         }
         const __m256 isv = _mm256_cvtepi32_ps(avx2_reduce_lanes(dots, R * T));
         const __m256 d = _mm256_mul_ps(avx2_lanes_by_row(dw, R, T), avx2_lanes_by_tok(da, R, T));
@@ -204,7 +221,8 @@ AVX2_INLINE void tile_k23(const bool three, const uint8_t *w, size_t wrb, const 
     __m256 acc = _mm256_setzero_ps();
 
     for (int64_t b = 0; b < nb; b++) {
-        __m256i dots[8], side[AVX2_RMAX];
+        avx2_prefetch_next(w + (size_t)R * wrb, b, (size_t)R * (three ? sizeof(block_q3_K) : sizeof(block_q2_K)));
+        __m256i dots[8];
         float dw[AVX2_RMAX], dmw[AVX2_RMAX], da[AVX2_TMAX];
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++) da[t] = act_block(a, arb, t, b)->d;
@@ -233,7 +251,6 @@ AVX2_INLINE void tile_k23(const bool three, const uint8_t *w, size_t wrb, const 
                 dmw[r] = avx2_f16(x2->dmin);
                 const __m128i raw = _mm_loadu_si128((const __m128i *)x2->scales);
                 sc = _mm_and_si128(raw, _mm_set1_epi8(15));
-                side[r] = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(15)));
 #pragma GCC unroll 8
                 for (int t = 0; t < T; t++) isum[t] = _mm256_setzero_si256();
             }
@@ -255,11 +272,15 @@ AVX2_INLINE void tile_k23(const bool three, const uint8_t *w, size_t wrb, const 
                         const int8_t *aq = act_block(a, arb, t, b)->qs + 128 * n + 32 * j;
                         const __m256i p = _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)aq));
                         isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, s));
+                        AVX2_PIN(isum[t]);
                     }
                 }
             }
 #pragma GCC unroll 8
-            for (int t = 0; t < T; t++) dots[r * T + t] = isum[t];
+            for (int t = 0; t < T; t++) {
+                AVX2_PIN(isum[t]);
+                dots[r * T + t] = isum[t];
+            }
         }
         const __m256 isv = _mm256_cvtepi32_ps(avx2_reduce_lanes(dots, R * T));
         const __m256 dav = avx2_lanes_by_tok(da, R, T);
@@ -269,11 +290,14 @@ AVX2_INLINE void tile_k23(const bool three, const uint8_t *w, size_t wrb, const 
         } else {
             /* the mins: sum_i m_i * bsums_i */
 #pragma GCC unroll 8
-            for (int r = 0; r < R; r++)
+            for (int r = 0; r < R; r++) {
+                const __m128i raw = _mm_loadu_si128((const __m128i *)((const block_q2_K *)(w + (size_t)r * wrb) + b)->scales);
+                const __m256i m16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(15)));
 #pragma GCC unroll 8
                 for (int t = 0; t < T; t++)
                     dots[r * T + t] =
-                        _mm256_madd_epi16(side[r], _mm256_loadu_si256((const __m256i *)act_block(a, arb, t, b)->bsums));
+                        _mm256_madd_epi16(m16, _mm256_loadu_si256((const __m256i *)act_block(a, arb, t, b)->bsums));
+            }
             const __m256 mins = _mm256_cvtepi32_ps(avx2_reduce_lanes(dots, R * T));
             const __m256 d = _mm256_mul_ps(avx2_lanes_by_row(dw, R, T), dav);
             const __m256 dmin = _mm256_mul_ps(avx2_lanes_by_row(dmw, R, T), dav);

@@ -34,6 +34,7 @@ AVX2_INLINE void tile_q32(const enum kind kind, const uint8_t *w, size_t wrb, co
     __m256 acc = _mm256_setzero_ps();
 
     for (int64_t b = 0; b < nb; b++) {
+        avx2_prefetch_next(w + (size_t)R * wrb, b, (size_t)R * wbytes);
         __m256i wq[AVX2_RMAX], wu[AVX2_RMAX], dots[8];
         uint16_t wd[AVX2_RMAX], wm[AVX2_RMAX], ad[AVX2_TMAX], as[AVX2_TMAX];
 #pragma GCC unroll 8
@@ -67,10 +68,13 @@ AVX2_INLINE void tile_q32(const enum kind kind, const uint8_t *w, size_t wrb, co
                 if (kind == Q8_0) p16 = _mm256_maddubs_epi16(wu[r], _mm256_sign_epi8(aq, wq[r]));
                 else p16 = _mm256_maddubs_epi16(wq[r], aq);
                 if (kind == Q4_0 || kind == Q5_0) p16 = _mm256_sub_epi16(p16, corr);
-                dots[r * T + t] = _mm256_madd_epi16(p16, ones);
+                /* Q4_0: |sum of any of a block's products| <= 32 * 8 * 127 < 2^15,
+                 * so the int16 sums can be reduced directly */
+                dots[r * T + t] = kind == Q4_0 ? p16 : _mm256_madd_epi16(p16, ones);
             }
         }
-        const __m256 isum = _mm256_cvtepi32_ps(avx2_reduce_lanes(dots, R * T));
+        const __m256 isum =
+            _mm256_cvtepi32_ps(kind == Q4_0 ? avx2_reduce_lanes16(dots, R * T) : avx2_reduce_lanes(dots, R * T));
         const __m256 d = _mm256_mul_ps(avx2_lanes_by_row_f16(wd, R, T), avx2_lanes_by_tok_f16(ad, R, T));
         __m256 term = _mm256_mul_ps(d, isum);
         if (has_min)

@@ -36,6 +36,15 @@
 
 /* ---- helpers ------------------------------------------------------------------ */
 
+/* Makes v "used" here: stops gcc from moving the computation of v down to
+ * its only use (its expansion of single-use temporaries would otherwise
+ * delay a row's adds to the final reduction and spill every product). */
+#if defined(__GNUC__)
+#define AVX2_PIN(v) __asm__("" : "+x"(v))
+#else
+#define AVX2_PIN(v) ((void)0)
+#endif
+
 /* Sum of the 8 lanes in a fixed order (every kernel uses this one). */
 AVX2_INLINE float avx2_hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -51,8 +60,8 @@ AVX2_INLINE float avx2_f16(uint16_t h) { return _cvtsh_ss(h); }
 /* The 32 nibbles of 16 bytes in element order: low nibbles (elements
  * 0..15) in the low half, high nibbles (16..31) in the high half. */
 AVX2_INLINE __m256i avx2_nibbles32(const uint8_t *qs) {
-    const __m128i q = _mm_loadu_si128((const __m128i *)qs);
-    const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1);
+    const __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
+    const __m256i v = _mm256_srlv_epi64(q, _mm256_setr_epi64x(0, 0, 4, 4));
     return _mm256_and_si256(v, _mm256_set1_epi8(15));
 }
 
@@ -91,6 +100,34 @@ AVX2_INLINE __m256i avx2_reduce_lanes(const __m256i *v, const int n) {
     return _mm256_add_epi32(_mm256_permute2x128_si256(e, f, 0x20), _mm256_permute2x128_si256(e, f, 0x31));
 }
 
+/* As avx2_reduce_lanes for 16 int16 lanes per v[i], when every partial sum
+ * of a v[i]'s lanes fits in int16 (the caller's bound). */
+AVX2_INLINE __m256i avx2_reduce_lanes16(const __m256i *v, const int n) {
+    const __m256i z = _mm256_setzero_si256();
+    if (n == 1) {
+        const __m256i s = _mm256_madd_epi16(v[0], _mm256_set1_epi16(1));
+        return avx2_reduce_lanes(&s, 1);
+    }
+    const __m256i a = _mm256_hadd_epi16(v[0], v[1]);
+    const __m256i b = n > 2 ? _mm256_hadd_epi16(v[2], n > 3 ? v[3] : z) : z;
+    const __m256i c = n > 4 ? _mm256_hadd_epi16(v[4], n > 5 ? v[5] : z) : z;
+    const __m256i d = n > 6 ? _mm256_hadd_epi16(v[6], n > 7 ? v[7] : z) : z;
+    const __m256i g = _mm256_hadd_epi16(_mm256_hadd_epi16(a, b), _mm256_hadd_epi16(c, d));
+    return _mm256_cvtepi16_epi32(_mm_add_epi16(_mm256_castsi256_si128(g), _mm256_extracti128_si256(g, 1)));
+}
+
+/* Prefetches the part of the next tile's rows (the R rows after this
+ * tile's, contiguous in memory: [next, next + R * wrb)) that matches block
+ * b of this tile: bytes [next + b * L, next + (b + 1) * L), L = R * block
+ * bytes. Rows are short (a few KB), so the hardware prefetcher alone does
+ * not run far enough ahead of R interleaved streams that end so soon; the
+ * next tile's bytes are contiguous and a whole tile ahead. Prefetches never
+ * fault, so reading past the matrix is harmless. */
+AVX2_INLINE void avx2_prefetch_next(const uint8_t *next, int64_t b, size_t L) {
+    const char *p = (const char *)next + (size_t)b * L;
+    for (size_t k = 0; k <= (L + 63) / 64; k++) _mm_prefetch(p + 64 * k, _MM_HINT_T0);
+}
+
 /* Pair lanes: lane p = r * T + t of an R x T tile (R * T <= 8) holds the
  * pair (row r, token t); lanes from R * T on are 0. by_row[r] (binary16)
  * or by_tok[t] spread over the lanes of their pairs, as f32. */
@@ -121,10 +158,9 @@ AVX2_INLINE __m256 avx2_lanes_by_tok(const float *f, const int R, const int T) {
 
 /* Stores lane r * T + t of v to y[t * ys + r] (r < R, t < T). */
 AVX2_INLINE void avx2_store_pairs(__m256 v, float *y, int64_t ys, const int R, const int T) {
-    float out[8];
-    _mm256_storeu_ps(out, v);
     for (int r = 0; r < R; r++)
-        for (int t = 0; t < T; t++) y[t * ys + r] = out[r * T + t];
+        for (int t = 0; t < T; t++)
+            y[t * ys + r] = _mm256_cvtss_f32(_mm256_permutevar8x32_ps(v, _mm256_set1_epi32(r * T + t)));
 }
 
 /* ---- the tile driver ------------------------------------------------------------ */
