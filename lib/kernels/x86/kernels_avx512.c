@@ -240,12 +240,20 @@ AI int t_pwb(int type) { return 64 * (t_steps(type) + 1 + (t_min(type) != MIN_NO
 AI __m512i bcast128(const uint8_t *p) { return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)p)); }
 AI __m512i bcast256(const uint8_t *p) { return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p)); }
 
-/* 128-bit chunk c = the 16 bytes at p + c * stride */
+/* 128-bit chunk c = the 16 bytes at p + c * stride. Blended with
+ * vpternlogd (a bitwise select): gcc would fuse a blend of broadcasts into
+ * merge-masked broadcasts, which take the shuffle pipes vpdpbusd needs. */
+AI __m512i chunk_mask(int c) {
+    return _mm512_maskz_set1_epi32((__mmask16)(0xFu << (4 * c)), -1);
+}
+/* m ? b : a, bitwise, overwriting a (no copy of the mask register) */
+AI __m512i select_bits(__m512i a, __m512i b, __m512i m) { return _mm512_ternarylogic_epi32(a, b, m, 0xD8); }
+
 AI __m512i gather4x128(const uint8_t *p, size_t stride) {
     __m512i a = bcast128(p);
-    a = _mm512_mask_blend_epi32(0x00F0, a, bcast128(p + stride));
-    a = _mm512_mask_blend_epi32(0x0F00, a, bcast128(p + 2 * stride));
-    return _mm512_mask_blend_epi32(0xF000, a, bcast128(p + 3 * stride));
+    a = select_bits(a, bcast128(p + stride), chunk_mask(1));
+    a = select_bits(a, bcast128(p + 2 * stride), chunk_mask(2));
+    return select_bits(a, bcast128(p + 3 * stride), chunk_mask(3));
 }
 
 /* Within every 128-bit chunk, a 4 x 4 dword transpose: u[k] chunk c =
@@ -263,16 +271,54 @@ AI void transpose4(__m512i a0, __m512i a1, __m512i a2, __m512i a3, __m512i u[4])
  * holds elements 4s .. 4s + 3 of it. */
 AI int legacy_block_of_lane(int L) { return 4 * (L % 4) + L / 4; }
 
-AI __m512 gather_f16(const uint8_t *src, size_t bb, size_t off) {
-    uint16_t h[16];
-    for (int L = 0; L < 16; L++) memcpy(&h[L], src + (size_t)legacy_block_of_lane(L) * bb + off, 2);
-    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
+/* The f16 at byte off of each lane's block, for a group of 16 blocks of bb
+ * bytes: word permutes (vpermt2w) of plain loads of the group, the 64-byte
+ * loads at min(64 j, group - 64) so nothing past the group is read.
+ * Everything but the loads folds to constants. */
+AI int wg_load_off(int bb, int j) { return 64 * j < 16 * bb - 64 ? 64 * j : 16 * bb - 64; }
+AI int wg_word(int bb, int off, int L) { return (bb * legacy_block_of_lane(L) + off) / 2; }
+/* index of lane L's word in the pair (loads 2p, 2p + 1), -1 if not in it */
+AI int wg_index(int bb, int off, int p, int L) {
+    const int w = wg_word(bb, off, L);
+    if (w / 64 != p) return -1;
+    const int o1 = wg_load_off(bb, 2 * p) / 2, o2 = wg_load_off(bb, 2 * p + 1) / 2;
+    if (w - o1 >= 0 && w - o1 < 32) return w - o1;
+    return 32 + (w - o2);
+}
+AI int wg_idx0(int bb, int off, int p, int L) { return L < 16 && wg_index(bb, off, p, L) >= 0 ? wg_index(bb, off, p, L) : 0; }
+#define WG_BIT(bb, off, p, L) ((uint32_t)(wg_index(bb, off, p, L) >= 0) << (L))
+#define WG_MASK(bb, off, p)                                                                                        \
+    (WG_BIT(bb, off, p, 0) | WG_BIT(bb, off, p, 1) | WG_BIT(bb, off, p, 2) | WG_BIT(bb, off, p, 3) |                 \
+     WG_BIT(bb, off, p, 4) | WG_BIT(bb, off, p, 5) | WG_BIT(bb, off, p, 6) | WG_BIT(bb, off, p, 7) |                 \
+     WG_BIT(bb, off, p, 8) | WG_BIT(bb, off, p, 9) | WG_BIT(bb, off, p, 10) | WG_BIT(bb, off, p, 11) |               \
+     WG_BIT(bb, off, p, 12) | WG_BIT(bb, off, p, 13) | WG_BIT(bb, off, p, 14) | WG_BIT(bb, off, p, 15))
+#define WG_IDX(bb, off, p)                                                                                              \
+    _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (short)wg_idx0(bb, off, p, 15),                \
+                     (short)wg_idx0(bb, off, p, 14), (short)wg_idx0(bb, off, p, 13), (short)wg_idx0(bb, off, p, 12),   \
+                     (short)wg_idx0(bb, off, p, 11), (short)wg_idx0(bb, off, p, 10), (short)wg_idx0(bb, off, p, 9),    \
+                     (short)wg_idx0(bb, off, p, 8), (short)wg_idx0(bb, off, p, 7), (short)wg_idx0(bb, off, p, 6),      \
+                     (short)wg_idx0(bb, off, p, 5), (short)wg_idx0(bb, off, p, 4), (short)wg_idx0(bb, off, p, 3),      \
+                     (short)wg_idx0(bb, off, p, 2), (short)wg_idx0(bb, off, p, 1), (short)wg_idx0(bb, off, p, 0))
+
+AI __m512 gather_f16(const uint8_t *src, const int bb, const int off) {
+    const int pairs = wg_word(bb, off, 15) / 64 + 1; /* block 15 holds the last word */
+    __m512i r = _mm512_setzero_si512();
+    UNROLL for (int p = 0; p < 5; p++) {
+        if (p >= pairs) break;
+        const __m512i z0 = _mm512_loadu_si512(src + wg_load_off(bb, 2 * p));
+        const __m512i z1 = _mm512_loadu_si512(src + wg_load_off(bb, 2 * p + 1));
+        const __m512i v = _mm512_permutex2var_epi16(z0, WG_IDX(bb, off, p), z1);
+        r = p == 0 ? v : _mm512_mask_mov_epi16(r, (__mmask32)WG_MASK(bb, off, p), v);
+    }
+    return _mm512_cvtph_ps(_mm512_castsi512_si256(r));
 }
 
+/* the u32 at off of each lane's block (16 readable bytes there) */
 AI __m512i gather_u32(const uint8_t *src, size_t bb, size_t off) {
-    uint32_t h[16];
-    for (int L = 0; L < 16; L++) memcpy(&h[L], src + (size_t)legacy_block_of_lane(L) * bb + off, 4);
-    return _mm512_loadu_si512(h);
+    const uint8_t *p = src + off;
+    __m512i a0 = gather4x128(p, bb), a1 = gather4x128(p + 4 * bb, bb);
+    __m512i a2 = gather4x128(p + 8 * bb, bb), a3 = gather4x128(p + 12 * bb, bb);
+    return _mm512_unpacklo_epi64(_mm512_unpacklo_epi32(a0, a1), _mm512_unpacklo_epi32(a2, a3));
 }
 
 /* 4-bit quants of 16 legacy blocks (qs at qo in blocks of bb bytes) */
@@ -313,18 +359,16 @@ AI void unpack_q8_0(const uint8_t *src, __m512i W[8], __m512 *dw) {
     *dw = gather_f16(src, 34, 0);
 }
 
-/* K types, scales. Q4_K / Q5_K: 8 six-bit scales and mins per super-block
- * as two little-endian u64 of bytes. */
-AI void q4k_scales(const uint8_t *s12, uint64_t *sc, uint64_t *mn) {
-    uint32_t w0, w1, w2;
-    memcpy(&w0, s12, 4);
-    memcpy(&w1, s12 + 4, 4);
-    memcpy(&w2, s12 + 8, 4);
-    const uint32_t s03 = w0 & 0x3f3f3f3fu, m03 = w1 & 0x3f3f3f3fu;
-    const uint32_t s47 = (w2 & 0x0f0f0f0fu) | ((w0 >> 6) & 0x03030303u) << 4;
-    const uint32_t m47 = ((w2 >> 4) & 0x0f0f0f0fu) | ((w1 >> 6) & 0x03030303u) << 4;
-    *sc = s03 | (uint64_t)s47 << 32;
-    *mn = m03 | (uint64_t)m47 << 32;
+/* f16 -> f32 in hardware (exact, as fp16_to_f32) */
+AI float f16_at(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
+}
+AI uint32_t u32_at(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
 }
 
 /* Q4_K / Q5_K groups are two super-blocks; lane L = 4c + i (c = L / 4,
@@ -334,20 +378,29 @@ AI int q4k_sb_of_lane(int L) { return (L % 4) / 2; }
 AI int q4k_sub_of_lane(int L) { return 4 * ((L % 4) % 2) + L / 4; }
 AI int q4k_elem(int L, int s) { return (L / 4) % 2 == 0 ? 4 * s : 4 * ((s + 4) % 8); }
 
+/* dw = d * scale and rmin = dmin * min of each lane's sub-block, from the
+ * 12 packed bytes of 6-bit scales and mins of both super-blocks:
+ * sc[0..3] = w0 & 63, m[0..3] = w1 & 63, sc[4..7] = (w2 & 15) | (w0 >> 6) << 4,
+ * m[4..7] = (w2 >> 4) | (w1 >> 6) << 4 (bytewise, w0..w2 the three words). */
 AI void q4k_dw(const uint8_t *sb0, const uint8_t *sb1, __m512 *dw, __m512 *rmin) {
-    const __m128i order = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    uint64_t sc0, m0, sc1, m1;
-    q4k_scales(sb0 + 4, &sc0, &m0);
-    q4k_scales(sb1 + 4, &sc1, &m1);
-    uint16_t h[4];
-    memcpy(h, sb0, 4);
-    memcpy(h + 2, sb1, 4);
-    const __m512 d = _mm512_mask_blend_ps(0xCCCC, _mm512_set1_ps(fp16_to_f32(h[0])), _mm512_set1_ps(fp16_to_f32(h[2])));
-    const __m512 dm = _mm512_mask_blend_ps(0xCCCC, _mm512_set1_ps(fp16_to_f32(h[1])), _mm512_set1_ps(fp16_to_f32(h[3])));
-    __m128i s = _mm_shuffle_epi8(_mm_set_epi64x((long long)sc1, (long long)sc0), order);
-    __m128i m = _mm_shuffle_epi8(_mm_set_epi64x((long long)m1, (long long)m0), order);
-    *dw = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(s)), d);
-    *rmin = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(m)), dm);
+    const __m128i v = _mm_unpacklo_epi32(_mm_loadl_epi64((const __m128i *)(sb0 + 4)),
+                                         _mm_loadl_epi64((const __m128i *)(sb1 + 4))); /* w0 w0' w1 w1' */
+    const __m128i w2 = _mm_set_epi32((int)u32_at(sb1 + 12), (int)u32_at(sb0 + 12), (int)u32_at(sb1 + 12),
+                                     (int)u32_at(sb0 + 12));
+    const __m128i lo = _mm_and_si128(v, _mm_set1_epi8(63)); /* sc0-3 sc0-3' m0-3 m0-3' */
+    const __m128i hi = _mm_or_si128(_mm_and_si128(_mm_srlv_epi32(w2, _mm_set_epi32(4, 4, 0, 0)), _mm_set1_epi8(15)),
+                                    _mm_slli_epi32(_mm_and_si128(_mm_srli_epi32(v, 6), _mm_set1_epi8(3)), 4));
+    /* lane L takes lo (even L) or hi (odd L), byte 4 sb + L / 4 (scales) or 8 + that (mins) */
+    const __m128i pick = _mm_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
+    const __m128i p = _mm_shuffle_epi8(lo, pick), q = _mm_shuffle_epi8(hi, pick);
+    const __m128i sc = _mm_unpacklo_epi8(p, q), mn = _mm_unpackhi_epi8(p, q);
+    /* [d0 dmin0 d1 dmin1] -> lanes: super-block (L % 4) / 2 */
+    const __m512 dd = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_unpacklo_epi32(_mm_cvtsi32_si128((int)u32_at(sb0)),
+                                                                            _mm_cvtsi32_si128((int)u32_at(sb1)))));
+    const __m512 d = _mm512_permutexvar_ps(_mm512_set4_epi32(2, 2, 0, 0), dd);
+    const __m512 dm = _mm512_permutexvar_ps(_mm512_set4_epi32(3, 3, 1, 1), dd);
+    *dw = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc)), d);
+    *rmin = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mn)), dm);
 }
 
 AI void q4k_nibbles(const uint8_t *qs0, const uint8_t *qs1, __m512i W[8]) {
@@ -409,9 +462,7 @@ AI void unpack_q6_K(const uint8_t *src, __m512i W[4], __m512 *dw) {
     }
     const __m128i order = _mm_setr_epi8(0, 8, 4, 12, 1, 9, 5, 13, 2, 10, 6, 14, 3, 11, 7, 15);
     __m128i sc = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(src + 192)), order);
-    uint16_t d;
-    memcpy(&d, src + 208, 2);
-    *dw = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sc)), _mm512_set1_ps(fp16_to_f32(d)));
+    *dw = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sc)), _mm512_set1_ps(f16_at(src + 208)));
 }
 
 /* Q2_K / Q3_K: one super-block; lane L = 4c + i holds sub-block
@@ -429,10 +480,8 @@ AI void unpack_q2_K(const uint8_t *src, __m512i W[4], __m512 *dw, __m512 *rmin) 
     const __m128i order = _mm_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15);
     __m128i s = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)src), order);
     __m128i sc = _mm_and_si128(s, _mm_set1_epi8(15)), mn = _mm_and_si128(_mm_srli_epi16(s, 4), _mm_set1_epi8(15));
-    uint16_t h[2];
-    memcpy(h, src + 80, 4);
-    *dw = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc)), _mm512_set1_ps(fp16_to_f32(h[0])));
-    *rmin = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mn)), _mm512_set1_ps(fp16_to_f32(h[1])));
+    *dw = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc)), _mm512_set1_ps(f16_at(src + 80)));
+    *rmin = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mn)), _mm512_set1_ps(f16_at(src + 82)));
 }
 
 AI void unpack_q3_K(const uint8_t *src, __m512i W[4], __m512 *dw) {
@@ -465,9 +514,7 @@ AI void unpack_q3_K(const uint8_t *src, __m512i W[4], __m512 *dw) {
     __m128i s = _mm_sub_epi8(_mm_setr_epi32((int)s0, (int)s1, (int)s2, (int)s3), _mm_set1_epi8(32));
     const __m128i order = _mm_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15);
     s = _mm_shuffle_epi8(s, order);
-    uint16_t d;
-    memcpy(&d, src + 108, 2);
-    *dw = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s)), _mm512_set1_ps(fp16_to_f32(d)));
+    *dw = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s)), _mm512_set1_ps(f16_at(src + 108)));
 }
 
 /* One full group of a row: S vectors, dw and (for types with minimums) rmin. */
@@ -521,7 +568,9 @@ AI void unpack_group_at(const int type, const uint8_t *row, int64_t g, int64_t n
 
 /* ---- activation packing --------------------------------------------------------- */
 
-/* byte offset, inside an activation group, of step s of lane L */
+/* byte offset, inside an activation group, of step s of lane L (the layout
+ * the loads below produce; kept for reference and for the test of the
+ * layout by the scalar comparison) */
 AI int act_offset(int type, int L, int s) {
     switch (type) {
     case QTYPE_Q4_0: case QTYPE_Q5_0: case QTYPE_Q8_0:
@@ -537,29 +586,61 @@ AI int act_offset(int type, int L, int s) {
     }
 }
 
-typedef struct act_layout {
-    __m512i off[8];
-} act_layout;
-
-AI void act_layout_init(const int type, act_layout *lay) {
-    const int S = t_steps(type);
-    for (int s = 0; s < S; s++) {
-        int32_t o[16];
-        for (int L = 0; L < 16; L++) o[L] = act_offset(type, L, s);
-        lay->off[s] = _mm512_loadu_si512(o);
+/* The S activation vectors of one group in the lane layout (act_offset). */
+AI void act_vectors(const int type, const uint8_t *src, __m512i A[8]) {
+    __m512i U[4];
+    if (!t_is_k(type)) {
+        const size_t ab = (size_t)t_ablock(type), qo = ab == 34 ? 2 : 4;
+        UNROLL for (int h = 0; h < 2; h++) {
+            const uint8_t *p = src + qo + 16 * h;
+            transpose4(gather4x128(p, ab), gather4x128(p + 4 * ab, ab), gather4x128(p + 8 * ab, ab),
+                       gather4x128(p + 12 * ab, ab), U);
+            UNROLL for (int k = 0; k < 4; k++) A[4 * h + k] = U[k];
+        }
+    } else if (type == QTYPE_Q6_K) {
+        /* lane 4c + i: unit 8 (i % 2) + 4 (i / 2) + c; source i = units base_i .. base_i + 3 */
+        const uint8_t *qs = src + 4;
+        transpose4(_mm512_loadu_si512(qs), _mm512_loadu_si512(qs + 128), _mm512_loadu_si512(qs + 64),
+                   _mm512_loadu_si512(qs + 192), A);
+    } else if (type == QTYPE_Q2_K || type == QTYPE_Q3_K) {
+        /* lane 4c + i: unit 8 (c / 2) + 2 i + c % 2: chunks 0, 1 = units 2i, 2i + 1; 2, 3 = 8 + those */
+        const uint8_t *qs = src + 4;
+        const __m512i hi = chunk_mask(2) | chunk_mask(3);
+        __m512i a[4];
+        UNROLL for (int i = 0; i < 4; i++)
+            a[i] = select_bits(bcast256(qs + 32 * i), bcast256(qs + 128 + 32 * i), hi);
+        transpose4(a[0], a[1], a[2], a[3], A);
+    } else {
+        /* Q4_K / Q5_K: lane 4c + i: super-block i / 2, unit u = 4 (i % 2) + c; even c take
+         * elements 4s.., odd c elements 4 ((s + 4) % 8).. at step s */
+        __m512i a[4], b[4];
+        UNROLL for (int i = 0; i < 4; i++) {
+            const uint8_t *u0 = src + 292 * (i / 2) + 4 + 32 * 4 * (i % 2); /* unit 4 (i % 2) */
+            /* steps 0..3: chunk c = unit u0 + c, bytes 16 (c % 2) ..; steps 4..7: the other half */
+            __m512i x = bcast128(u0);
+            x = select_bits(x, bcast128(u0 + 32 + 16), chunk_mask(1));
+            x = select_bits(x, bcast128(u0 + 64), chunk_mask(2));
+            a[i] = select_bits(x, bcast128(u0 + 96 + 16), chunk_mask(3));
+            __m512i z = bcast128(u0 + 16);
+            z = select_bits(z, bcast128(u0 + 32), chunk_mask(1));
+            z = select_bits(z, bcast128(u0 + 64 + 16), chunk_mask(2));
+            b[i] = select_bits(z, bcast128(u0 + 96), chunk_mask(3));
+        }
+        transpose4(a[0], a[1], a[2], a[3], A);
+        transpose4(b[0], b[1], b[2], b[3], A + 4);
     }
 }
 
 /* Packs one full activation group: S vectors, corr (i32), da, [amin]. */
-AI void pack_group(const int type, const act_layout *lay, const uint8_t *src, uint8_t *dst) {
+AI void pack_group(const int type, const uint8_t *src, uint8_t *dst) {
     const int S = t_steps(type);
     const __m512i ones = _mm512_set1_epi8(1);
-    __m512i sum = _mm512_setzero_si512();
+    __m512i A[8], sum = _mm512_setzero_si512();
+    act_vectors(type, src, A);
     UNROLL for (int s = 0; s < 8; s++) {
         if (s >= S) break;
-        __m512i v = _mm512_i32gather_epi32(lay->off[s], src, 1);
-        _mm512_store_si512(dst + 64 * s, v);
-        sum = _mm512_dpbusd_epi32(sum, ones, v);
+        _mm512_store_si512(dst + 64 * s, A[s]);
+        sum = _mm512_dpbusd_epi32(sum, ones, A[s]);
     }
     const int sh = t_corr_shift(type);
     __m512i corr = sh < 0 ? _mm512_setzero_si512() : _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sum, (unsigned)(sh < 0 ? 0 : sh)));
@@ -573,7 +654,7 @@ AI void pack_group(const int type, const act_layout *lay, const uint8_t *src, ui
         da = _mm512_mask_blend_ps(0xCCCC, _mm512_set1_ps(d0), _mm512_set1_ps(d1));
         if (t_min(type) == MIN_SUB) amin = _mm512_mul_ps(da, _mm512_cvtepi32_ps(sum));
     } else {
-        const size_t ab = (size_t)t_ablock(type);
+        const int ab = t_ablock(type);
         da = gather_f16(src, ab, 0);
         if (t_min(type) == MIN_ADD) amin = gather_f16(src, ab, 2);
     }
@@ -581,17 +662,16 @@ AI void pack_group(const int type, const act_layout *lay, const uint8_t *src, ui
     if (t_min(type) != MIN_NONE) _mm512_store_ps((float *)(dst + 64 * (S + 2)), amin);
 }
 
-AI void pack_group_at(const int type, const act_layout *lay, const uint8_t *arow, int64_t g, int64_t n_in,
-                      uint8_t *dst) {
+AI void pack_group_at(const int type, const uint8_t *arow, int64_t g, int64_t n_in, uint8_t *dst) {
     const int GE = t_group_elems(type);
     if ((g + 1) * GE <= n_in) {
-        pack_group(type, lay, arow + (size_t)g * (size_t)t_agroup(type), dst);
+        pack_group(type, arow + (size_t)g * (size_t)t_agroup(type), dst);
     } else {
         _Alignas(64) uint8_t buf[2 * sizeof(block_q8_K)];
         memset(buf, 0, sizeof buf);
         const int64_t blocks = (n_in - g * GE) / t_wblock_elems(type);
         memcpy(buf, arow + (size_t)g * (size_t)t_agroup(type), (size_t)blocks * (size_t)t_ablock(type));
-        pack_group(type, lay, buf, dst);
+        pack_group(type, buf, dst);
     }
 }
 
@@ -628,31 +708,33 @@ AI void q_rows(const int type, const int T, const uint8_t *w, size_t wrb, int64_
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *row = w + (size_t)r * wrb;
         float acc[DECODE_MAX_TOK];
-        for (int t = 0; t < T; t++) acc[t] = first ? 0.0f : y[t * ys + r];
+        UNROLL for (int t = 0; t < DECODE_MAX_TOK; t++) acc[t] = t < T && !first ? y[t * ys + r] : 0.0f;
         for (int64_t c0 = gA; c0 < gB; c0 += CG) {
             const int64_t c1 = c0 + CG < gB ? c0 + CG : gB;
+            /* F stays in registers: the loop over tokens is unrolled */
             __m512 F[DECODE_MAX_TOK];
-            for (int t = 0; t < T; t++) F[t] = _mm512_setzero_ps();
+            UNROLL for (int t = 0; t < DECODE_MAX_TOK; t++) F[t] = _mm512_setzero_ps();
             for (int64_t g = c0; g < c1; g++) {
                 const uint8_t *pf = row + (g + 4) * WG;
                 for (size_t o = 0; o < WG; o += 64) _mm_prefetch((const char *)(pf + o), _MM_HINT_T0);
                 __m512i W[8];
                 __m512 dw, rmin;
                 unpack_group_at(type, row, g, n_in, W, &dw, &rmin);
-                for (int t = 0; t < T; t++)
-                    F[t] = group_dot(type, W, dw, rmin, pa + (size_t)t * tstride + (size_t)(g - gA) * (size_t)PAB, F[t]);
+                const uint8_t *pg = pa + (size_t)(g - gA) * (size_t)PAB;
+                UNROLL for (int t = 0; t < DECODE_MAX_TOK; t++)
+                    if (t < T) F[t] = group_dot(type, W, dw, rmin, pg + (size_t)t * tstride, F[t]);
             }
-            for (int t = 0; t < T; t++) acc[t] += hsum16(F[t]);
+            UNROLL for (int t = 0; t < DECODE_MAX_TOK; t++)
+                if (t < T) acc[t] += hsum16(F[t]);
         }
-        for (int t = 0; t < T; t++) y[t * ys + r] = acc[t];
+        UNROLL for (int t = 0; t < DECODE_MAX_TOK; t++)
+            if (t < T) y[t * ys + r] = acc[t];
     }
 }
 
 AI void q_decode(const int type, const int T, const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb,
                  int64_t n_in, int64_t r0, int64_t r1, float *y, int64_t ys) {
     _Alignas(64) uint8_t pa[DECODE_BUF];
-    act_layout lay;
-    act_layout_init(type, &lay);
     const int GE = t_group_elems(type), CG = CHUNK / GE, PAB = t_pab(type);
     const int64_t ng = (n_in + GE - 1) / GE;
     /* groups per pass: whole chunks that fit the buffer for T tokens */
@@ -663,7 +745,7 @@ AI void q_decode(const int type, const int T, const uint8_t *w, size_t wrb, cons
         const size_t tstride = (size_t)(gB - gA) * (size_t)PAB;
         for (int t = 0; t < T; t++)
             for (int64_t g = gA; g < gB; g++)
-                pack_group_at(type, &lay, act + (size_t)t * arb, g, n_in, pa + (size_t)t * tstride + (size_t)(g - gA) * (size_t)PAB);
+                pack_group_at(type, act + (size_t)t * arb, g, n_in, pa + (size_t)t * tstride + (size_t)(g - gA) * (size_t)PAB);
         q_rows(type, T, w, wrb, n_in, r0, r1, pa, tstride, gA, gB, gA == 0, y, ys);
     }
 }
@@ -680,13 +762,15 @@ _Static_assert(PA_CHUNK_MAX >= 8 * MAX_PAB && WB_CHUNK_MAX >= 8 * MAX_PWB, "chun
 /* y rows [rr, rr + nr) (nr <= 4) for tokens [0, nt) (nt <= 4): wb row r at
  * wb + r * wstride, pa token t at pa + t * tstride, ngr groups. */
 AI void q_tile(const int type, const uint8_t *wb, size_t wstride, int nr, const uint8_t *pa, size_t tstride, int nt,
-               int64_t ngr, int first, float *y, int64_t ys) {
+               int64_t ngr, int first, float *y, int64_t ys, __m512 *F) {
     const int S = t_steps(type), PAB = t_pab(type), PWB = t_pwb(type);
     const uint8_t *wr[4], *at[4];
     for (int r = 0; r < 4; r++) wr[r] = wb + (size_t)(r < nr ? r : nr - 1) * wstride;
     for (int t = 0; t < 4; t++) at[t] = pa + (size_t)(t < nt ? t : nt - 1) * tstride;
-    __m512 F[4][4];
-    UNROLL for (int r = 0; r < 4; r++) UNROLL for (int t = 0; t < 4; t++) F[r][t] = _mm512_setzero_ps();
+    /* F lives in memory (a caller's buffer the compiler cannot keep in
+     * registers): the registers hold the 16 integer accumulators and the
+     * four activation vectors of a step, so every vector is loaded once */
+    UNROLL for (int i = 0; i < 16; i++) F[i] = _mm512_setzero_ps();
     for (int64_t g = 0; g < ngr; g++) {
         const size_t wo = (size_t)g * (size_t)PWB, ao = (size_t)g * (size_t)PAB;
         __m512i I[4][4];
@@ -707,21 +791,21 @@ AI void q_tile(const int type, const uint8_t *wb, size_t wstride, int nr, const 
             const __m512 dw = _mm512_load_ps((const float *)(wr[r] + wo + 64 * S));
             UNROLL for (int t = 0; t < 4; t++) {
                 const __m512 da = _mm512_load_ps((const float *)(at[t] + ao + 64 * (S + 1)));
-                F[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I[r][t]), _mm512_mul_ps(dw, da), F[r][t]);
+                F[4 * r + t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I[r][t]), _mm512_mul_ps(dw, da), F[4 * r + t]);
             }
             if (t_min(type) != MIN_NONE) {
                 const __m512 rm = _mm512_load_ps((const float *)(wr[r] + wo + 64 * (S + 1)));
                 UNROLL for (int t = 0; t < 4; t++) {
                     const __m512 am = _mm512_load_ps((const float *)(at[t] + ao + 64 * (S + 2)));
-                    if (t_min(type) == MIN_SUB) F[r][t] = _mm512_fnmadd_ps(rm, am, F[r][t]);
-                    else F[r][t] = _mm512_fmadd_ps(rm, am, F[r][t]);
+                    if (t_min(type) == MIN_SUB) F[4 * r + t] = _mm512_fnmadd_ps(rm, am, F[4 * r + t]);
+                    else F[4 * r + t] = _mm512_fmadd_ps(rm, am, F[4 * r + t]);
                 }
             }
         }
     }
     const __mmask8 rows = (__mmask8)((1u << nr) - 1);
     for (int t = 0; t < nt; t++) {
-        __m128 c = reduce4(F[0][t], F[1][t], F[2][t], F[3][t]);
+        __m128 c = reduce4(F[t], F[4 + t], F[8 + t], F[12 + t]);
         float *yt = y + t * ys;
         __m128 prev = first ? _mm_setzero_ps() : _mm_maskz_loadu_ps(rows, yt);
         _mm_mask_storeu_ps(yt, rows, _mm_add_ps(prev, c));
@@ -732,9 +816,8 @@ AI void q_prefill(const int type, const uint8_t *w, size_t wrb, const uint8_t *a
                   int64_t r0, int64_t r1, int32_t n_tok, float *y, int64_t ys) {
     _Alignas(64) uint8_t pa[PF_TB * PA_CHUNK_MAX];
     _Alignas(64) uint8_t wb[PF_RB * WB_CHUNK_MAX];
+    __m512 F[16];
     const int GE = t_group_elems(type), CG = CHUNK / GE, PAB = t_pab(type), PWB = t_pwb(type);
-    act_layout lay;
-    act_layout_init(type, &lay);
     const int64_t ng = (n_in + GE - 1) / GE;
     const size_t tstride = (size_t)CG * (size_t)PAB, wstride = (size_t)CG * (size_t)PWB;
     for (int32_t t0 = 0; t0 < n_tok; t0 += PF_TB) {
@@ -743,7 +826,7 @@ AI void q_prefill(const int type, const uint8_t *w, size_t wrb, const uint8_t *a
             const int64_t gn = ng - g0 < CG ? ng - g0 : CG;
             for (int t = 0; t < tn; t++)
                 for (int64_t g = 0; g < gn; g++)
-                    pack_group_at(type, &lay, act + (size_t)(t0 + t) * arb, g0 + g, n_in,
+                    pack_group_at(type, act + (size_t)(t0 + t) * arb, g0 + g, n_in,
                                   pa + (size_t)t * tstride + (size_t)g * (size_t)PAB);
             for (int64_t rb = r0; rb < r1; rb += PF_RB) {
                 const int rn = r1 - rb < PF_RB ? (int)(r1 - rb) : PF_RB;
@@ -767,7 +850,7 @@ AI void q_prefill(const int type, const uint8_t *w, size_t wrb, const uint8_t *a
                     for (int rr = 0; rr < rn; rr += 4)
                         q_tile(type, wb + (size_t)rr * wstride, wstride, rn - rr < 4 ? rn - rr : 4,
                                pa + (size_t)tt * tstride, tstride, tn - tt < 4 ? tn - tt : 4, gn, g0 == 0,
-                               y + (int64_t)(t0 + tt) * ys + rb + rr, ys);
+                               y + (int64_t)(t0 + tt) * ys + rb + rr, ys, F);
             }
         }
     }

@@ -1,0 +1,427 @@
+/*
+ * qwq-bench-kernels - the gemm kernels alone, per weight type and SIMD level,
+ * on QwQ-32B-shaped matrices (n_out x n_in: 5120 x 5120, 27648 x 5120 and
+ * 5120 x 27648).
+ *
+ *   qwq-bench-kernels [--types q4_0,q8_0,q4_K,q6_K,q5_K|all] [--levels avx512,avx2,scalar]
+ *                     [--threads 1,2] [-r 5] [-p 512] [--mb 512] [--no-decode] [--no-prefill]
+ *                     [--shapes 5120x5120,27648x5120,5120x27648] [--json]
+ *
+ * decode: one token (gemm with n_tok = 1) over as many copies of the matrix
+ *   as fill --mb MiB (so the weights stream from memory, not from the L3),
+ *   one gemm call per copy as the forward pass makes one per matrix, rows
+ *   split across the threads in multiples of 16 (as forward.c does).
+ *   GB/s = weight bytes / s. Each timed pass is preceded by a pass of the
+ *   memory-read probe over the same buffer with the same threads, so the
+ *   two are measured side by side; efficiency = median decode GB/s /
+ *   median probe GB/s.
+ * prefill: -p tokens (512) through one matrix of the shape; activations
+ *   quantized once beforehand (not timed). GOP/s = 2 n_in n_out tokens / s.
+ *
+ * Every figure is the median and the min-max of -r runs (default 5) after a
+ * warm-up run. Weights are random blocks with small finite scales.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "kernels/kernels.h"
+#include "kernels/quant.h"
+#include "threads/pool.h"
+#include "util/util.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct stats {
+    double med, min, max;
+} stats;
+
+static stats summarize(const double *v, int n) {
+    double s[64];
+    stats r = {0, 0, 0};
+    if (n <= 0) return r;
+    if (n > 64) n = 64;
+    memcpy(s, v, sizeof(double) * (size_t)n);
+    qsort(s, (size_t)n, sizeof *s, cmp_double);
+    r.med = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+    r.min = s[0];
+    r.max = s[n - 1];
+    return r;
+}
+
+static uint64_t rng_state = 0x853c49e6748fea9bull;
+static uint64_t rng_next(void) {
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* ---- weights --------------------------------------------------------------------------- */
+
+static int scale_fields(uint32_t type, int off[2]) {
+    switch (type) {
+    case QTYPE_Q4_0: case QTYPE_Q5_0: case QTYPE_Q8_0: off[0] = 0; return 1;
+    case QTYPE_Q4_1: case QTYPE_Q5_1: case QTYPE_Q4_K: case QTYPE_Q5_K: off[0] = 0; off[1] = 2; return 2;
+    case QTYPE_Q2_K: off[0] = 80; off[1] = 82; return 2;
+    case QTYPE_Q3_K: off[0] = 108; return 1;
+    case QTYPE_Q6_K: off[0] = 208; return 1;
+    default: return 0;
+    }
+}
+
+/* random bytes, then finite small scales (or finite small floats) */
+static void fill_weights(uint8_t *buf, size_t bytes, uint32_t type) {
+    uint64_t *q = (uint64_t *)buf;
+    for (size_t i = 0; i < bytes / 8; i++) q[i] = rng_next();
+    const qtype_info *qi = qtype_get(type);
+    if (type == QTYPE_F32) {
+        uint32_t *p = (uint32_t *)buf;
+        for (size_t i = 0; i < bytes / 4; i++) p[i] = (p[i] & 0x807fffffu) | 0x3f000000u; /* [0.5, 1) */
+        return;
+    }
+    if (type == QTYPE_F16 || type == QTYPE_BF16) {
+        uint16_t *p = (uint16_t *)buf;
+        const uint16_t keep = type == QTYPE_F16 ? 0x83ff : 0x807f, exp = type == QTYPE_F16 ? 0x3800 : 0x3f00;
+        for (size_t i = 0; i < bytes / 2; i++) p[i] = (uint16_t)((p[i] & keep) | exp);
+        return;
+    }
+    int off[2];
+    const int nf = scale_fields(type, off);
+    for (size_t b = 0; b + qi->block_bytes <= bytes; b += qi->block_bytes)
+        for (int f = 0; f < nf; f++) {
+            uint16_t h = fp16_from_f32((float)((double)(rng_next() >> 11) / 9007199254740992.0 * 0.01 + 1e-4));
+            memcpy(buf + b + (size_t)off[f], &h, 2);
+        }
+}
+
+/* ---- jobs ------------------------------------------------------------------------------- */
+
+typedef struct gemm_job {
+    gemm_fn fn;
+    const uint8_t *w;
+    size_t wrb;
+    const uint8_t *act;
+    size_t arb;
+    int64_t n_in, n_out;
+    int32_t n_tok;
+    float *y;
+} gemm_job;
+
+enum { ROW_GRAIN = 16 };
+
+static void gemm_work(void *ctx, int wk, int nw) {
+    const gemm_job *j = ctx;
+    long b, e;
+    pool_split((long)((j->n_out + ROW_GRAIN - 1) / ROW_GRAIN), wk, nw, &b, &e);
+    int64_t r0 = (int64_t)b * ROW_GRAIN, r1 = (int64_t)e * ROW_GRAIN;
+    if (r1 > j->n_out) r1 = j->n_out;
+    if (r0 < r1) j->fn(j->w, j->wrb, j->act, j->arb, j->n_in, r0, r1, j->n_tok, j->y, j->n_out);
+}
+
+typedef uint64_t v2u64 __attribute__((vector_size(16)));
+
+typedef struct probe_job {
+    const uint8_t *buf;
+    size_t bytes;
+    uint64_t sink[64 * 8];
+} probe_job;
+
+/* reads its share of the buffer, split like the gemm rows (contiguous) */
+static void probe_work(void *ctx, int wk, int nw) {
+    probe_job *j = ctx;
+    long b, e;
+    pool_split((long)(j->bytes / 4096), wk, nw, &b, &e);
+    const v2u64 *p = (const v2u64 *)(j->buf + (size_t)b * 4096), *end = (const v2u64 *)(j->buf + (size_t)e * 4096);
+    v2u64 a0 = {0, 0}, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    for (; p < end; p += 8) {
+        a0 += p[0];
+        a1 += p[1];
+        a2 += p[2];
+        a3 += p[3];
+        a4 += p[4];
+        a5 += p[5];
+        a6 += p[6];
+        a7 += p[7];
+    }
+    v2u64 s = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
+    j->sink[(wk % 64) * 8] += s[0] ^ s[1];
+}
+
+/* ---- options ------------------------------------------------------------------------------ */
+
+typedef struct shape {
+    int64_t n_out, n_in;
+} shape;
+
+typedef struct options {
+    uint32_t types[QTYPE_COUNT];
+    int n_types;
+    int levels[8], n_levels;
+    int threads[8], n_threads;
+    int reps, tokens, json, decode, prefill;
+    size_t mb;
+    shape shapes[8];
+    int n_shapes;
+} options;
+
+static const uint32_t every_type[] = {QTYPE_Q4_0, QTYPE_Q8_0, QTYPE_Q4_K, QTYPE_Q6_K, QTYPE_Q5_K, QTYPE_Q5_0, QTYPE_Q4_1,
+                                      QTYPE_Q5_1, QTYPE_Q2_K, QTYPE_Q3_K, QTYPE_F16, QTYPE_BF16, QTYPE_F32};
+
+static int type_by_name(const char *s, size_t n) {
+    for (size_t i = 0; i < sizeof every_type / sizeof *every_type; i++) {
+        const char *name = qtype_get(every_type[i])->name;
+        if (strlen(name) == n && strncasecmp(name, s, n) == 0) return (int)every_type[i];
+    }
+    return -1;
+}
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: qwq-bench-kernels [--types q4_0,q8_0,q4_K,q6_K,q5_K|all] [--levels avx512,avx2,scalar]\n"
+            "                         [--threads 1,2] [-r REPS] [-p TOKENS] [--mb MIB] [--shapes OUTxIN,...]\n"
+            "                         [--no-decode] [--no-prefill] [--json]\n");
+}
+
+static int parse_options(int argc, char **argv, options *o) {
+    memset(o, 0, sizeof *o);
+    const uint32_t def_types[] = {QTYPE_Q4_0, QTYPE_Q8_0, QTYPE_Q4_K, QTYPE_Q6_K, QTYPE_Q5_K};
+    memcpy(o->types, def_types, sizeof def_types);
+    o->n_types = 5;
+    o->n_levels = 0;
+    o->threads[0] = 1;
+    o->threads[1] = 2;
+    o->n_threads = 2;
+    o->reps = 5;
+    o->tokens = 512;
+    o->decode = o->prefill = 1;
+    o->mb = 512;
+    const shape def_shapes[] = {{5120, 5120}, {27648, 5120}, {5120, 27648}};
+    memcpy(o->shapes, def_shapes, sizeof def_shapes);
+    o->n_shapes = 3;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--json")) o->json = 1;
+        else if (!strcmp(a, "--no-decode")) o->decode = 0;
+        else if (!strcmp(a, "--no-prefill")) o->prefill = 0;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(), 0;
+        else if (!v) return usage(), 0;
+        else if (!strcmp(a, "-r")) o->reps = atoi(v), i++;
+        else if (!strcmp(a, "-p")) o->tokens = atoi(v), i++;
+        else if (!strcmp(a, "--mb")) o->mb = (size_t)atol(v), i++;
+        else if (!strcmp(a, "--types")) {
+            i++;
+            o->n_types = 0;
+            if (!strcmp(v, "all")) {
+                memcpy(o->types, every_type, sizeof every_type);
+                o->n_types = (int)(sizeof every_type / sizeof *every_type);
+                continue;
+            }
+            for (const char *s = v; *s;) {
+                size_t n = strcspn(s, ",");
+                int t = type_by_name(s, n);
+                if (t < 0 || o->n_types >= QTYPE_COUNT) return fprintf(stderr, "unknown type '%.*s'\n", (int)n, s), 0;
+                o->types[o->n_types++] = (uint32_t)t;
+                s += n + (s[n] == ',');
+            }
+        } else if (!strcmp(a, "--levels")) {
+            i++;
+            o->n_levels = 0;
+            for (const char *s = v; *s;) {
+                size_t n = strcspn(s, ",");
+                int found = -1;
+                for (int l = QWQ_SIMD_SCALAR; l <= QWQ_SIMD_DOTPROD; l++)
+                    if (strlen(kernels_level_name((qwq_simd_level)l)) == n &&
+                        !strncmp(kernels_level_name((qwq_simd_level)l), s, n))
+                        found = l;
+                if (found < 0 || o->n_levels >= 8) return fprintf(stderr, "unknown level '%.*s'\n", (int)n, s), 0;
+                o->levels[o->n_levels++] = found;
+                s += n + (s[n] == ',');
+            }
+        } else if (!strcmp(a, "--threads")) {
+            i++;
+            o->n_threads = 0;
+            for (const char *s = v; *s && o->n_threads < 8;) {
+                size_t n = strcspn(s, ",");
+                o->threads[o->n_threads++] = atoi(s);
+                s += n + (s[n] == ',');
+            }
+        } else if (!strcmp(a, "--shapes")) {
+            i++;
+            o->n_shapes = 0;
+            for (const char *s = v; *s && o->n_shapes < 8;) {
+                size_t n = strcspn(s, ",");
+                long out = 0, in = 0;
+                if (sscanf(s, "%ldx%ld", &out, &in) != 2 || out <= 0 || in <= 0) return usage(), 0;
+                o->shapes[o->n_shapes].n_out = out;
+                o->shapes[o->n_shapes++].n_in = in;
+                s += n + (s[n] == ',');
+            }
+        } else return usage(), 0;
+    }
+    if (o->reps < 1 || o->reps > 64 || o->tokens < 1 || o->mb < 16) return usage(), 0;
+    if (o->n_levels == 0) /* every SIMD level this CPU has */
+        for (int l = QWQ_SIMD_AVX2; l <= QWQ_SIMD_DOTPROD; l++)
+            if (kernels_level((qwq_simd_level)l)) o->levels[o->n_levels++] = l;
+    if (o->n_levels == 0) o->levels[o->n_levels++] = QWQ_SIMD_SCALAR;
+    return 1;
+}
+
+/* ---- results ------------------------------------------------------------------------------- */
+
+typedef struct result {
+    uint32_t type;
+    int level, threads, prefill;
+    shape sh;
+    int64_t copies;
+    stats v;     /* decode GB/s or prefill GOP/s */
+    stats probe; /* decode only */
+} result;
+
+static result results[4096];
+static int n_results;
+
+static void print_result(const result *r) {
+    if (r->prefill)
+        printf("%-5s %-7s prefill %5ldx%-5ld t=%d  %8.1f GOP/s  (%.1f-%.1f)\n", qtype_get(r->type)->name,
+               kernels_level_name((qwq_simd_level)r->level), (long)r->sh.n_out, (long)r->sh.n_in, r->threads, r->v.med,
+               r->v.min, r->v.max);
+    else
+        printf("%-5s %-7s decode  %5ldx%-5ld t=%d  %6.2f GB/s (%.2f-%.2f)  probe %6.2f GB/s (%.2f-%.2f)  %5.1f%%\n",
+               qtype_get(r->type)->name, kernels_level_name((qwq_simd_level)r->level), (long)r->sh.n_out,
+               (long)r->sh.n_in, r->threads, r->v.med, r->v.min, r->v.max, r->probe.med, r->probe.min, r->probe.max,
+               100.0 * r->v.med / r->probe.med);
+    fflush(stdout);
+}
+
+static void print_json(const options *o) {
+    printf("{\n  \"bench\": \"qwq-bench-kernels\",\n  \"cpu_level\": \"%s\",\n  \"reps\": %d,\n  \"prefill_tokens\": %d,\n"
+           "  \"decode_buffer_mib\": %zu,\n  \"results\": [\n",
+           kernels_level_name(kernels_detect()), o->reps, o->tokens, o->mb);
+    for (int i = 0; i < n_results; i++) {
+        const result *r = &results[i];
+        printf("    {\"type\": \"%s\", \"level\": \"%s\", \"kind\": \"%s\", \"n_out\": %ld, \"n_in\": %ld, \"threads\": %d, ",
+               qtype_get(r->type)->name, kernels_level_name((qwq_simd_level)r->level), r->prefill ? "prefill" : "decode",
+               (long)r->sh.n_out, (long)r->sh.n_in, r->threads);
+        if (r->prefill)
+            printf("\"tokens\": %d, \"gops\": {\"median\": %.2f, \"min\": %.2f, \"max\": %.2f}}", o->tokens, r->v.med,
+                   r->v.min, r->v.max);
+        else
+            printf("\"matrices\": %ld, \"gbs\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}, "
+                   "\"probe_gbs\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}, \"efficiency\": %.4f}",
+                   (long)r->copies, r->v.med, r->v.min, r->v.max, r->probe.med, r->probe.min, r->probe.max,
+                   r->v.med / r->probe.med);
+        printf("%s\n", i + 1 < n_results ? "," : "");
+    }
+    printf("  ]\n}\n");
+}
+
+/* ---- main ----------------------------------------------------------------------------------- */
+
+int main(int argc, char **argv) {
+    options o;
+    if (!parse_options(argc, argv, &o)) return 2;
+    const size_t buf_bytes = o.mb << 20;
+    uint8_t *buf = mmap(NULL, buf_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buf == MAP_FAILED) return fprintf(stderr, "cannot map %zu MiB\n", o.mb), 1;
+    thread_pool *pools[8] = {0};
+    for (int i = 0; i < o.n_threads; i++)
+        if (pool_new(o.threads[i], &pools[i]) != QWQ_OK) return fprintf(stderr, "cannot start %d threads\n", o.threads[i]), 1;
+    /* activations and outputs, sized for the largest shape */
+    int64_t max_in = 0, max_out = 0;
+    for (int s = 0; s < o.n_shapes; s++) {
+        if (o.shapes[s].n_in > max_in) max_in = o.shapes[s].n_in;
+        if (o.shapes[s].n_out > max_out) max_out = o.shapes[s].n_out;
+    }
+    float *x = malloc(sizeof(float) * (size_t)max_in * (size_t)o.tokens);
+    uint8_t *act = malloc(sizeof(float) * (size_t)max_in * (size_t)o.tokens);
+    float *y = malloc(sizeof(float) * (size_t)max_out * (size_t)o.tokens);
+    if (!x || !act || !y) return fprintf(stderr, "out of memory\n"), 1;
+    for (size_t i = 0; i < (size_t)max_in * (size_t)o.tokens; i++)
+        x[i] = (float)((double)(rng_next() >> 11) / 4503599627370496.0 - 1.0);
+    if (!o.json)
+        printf("qwq-bench-kernels: cpu level %s, %d reps (median (min-max)), decode over %zu MiB, prefill %d tokens\n",
+               kernels_level_name(kernels_detect()), o.reps, o.mb, o.tokens);
+
+    for (int ti = 0; ti < o.n_types; ti++) {
+        const uint32_t type = o.types[ti];
+        const qtype_info *qi = qtype_get(type);
+        fill_weights(buf, buf_bytes, type);
+        for (int li = 0; li < o.n_levels; li++) {
+            const kernel_table *k = kernels_level((qwq_simd_level)o.levels[li]);
+            if (!k) continue;
+            for (int si = 0; si < o.n_shapes; si++) {
+                const shape sh = o.shapes[si];
+                if (sh.n_in % (int64_t)quant_kernels_scalar(type)->row_align) continue;
+                const size_t wrb = (size_t)sh.n_in / qi->block_elems * qi->block_bytes;
+                const size_t arb = quant_act_row_size(type, sh.n_in), mat = wrb * (size_t)sh.n_out;
+                for (int t = 0; t < o.tokens; t++)
+                    k->quantize[type](x + (size_t)t * (size_t)sh.n_in, act + (size_t)t * arb, sh.n_in);
+                for (int thi = 0; thi < o.n_threads; thi++) {
+                    thread_pool *pool = pools[thi];
+                    if (o.decode && mat <= buf_bytes) {
+                        const int64_t copies = (int64_t)(buf_bytes / mat);
+                        probe_job pj;
+                        memset(&pj, 0, sizeof pj);
+                        pj.buf = buf;
+                        pj.bytes = (size_t)copies * mat / 4096 * 4096;
+                        double gbs[64], pgbs[64];
+                        for (int rep = -1; rep < o.reps; rep++) {
+                            double t0 = now_s();
+                            pool_run(pool, probe_work, &pj);
+                            double tp = now_s() - t0;
+                            t0 = now_s();
+                            for (int64_t c = 0; c < copies; c++) {
+                                gemm_job j = {k->gemm[type], buf + (size_t)c * mat, wrb, act, arb, sh.n_in, sh.n_out, 1, y};
+                                pool_run(pool, gemm_work, &j);
+                            }
+                            double td = now_s() - t0;
+                            if (rep >= 0) {
+                                pgbs[rep] = (double)pj.bytes / tp / 1e9;
+                                gbs[rep] = (double)((size_t)copies * mat) / td / 1e9;
+                            }
+                        }
+                        result r = {type, o.levels[li], o.threads[thi], 0, sh, copies, summarize(gbs, o.reps),
+                                    summarize(pgbs, o.reps)};
+                        results[n_results] = r;
+                        if (!o.json) print_result(&results[n_results]);
+                        if (n_results + 1 < (int)(sizeof results / sizeof *results)) n_results++;
+                    }
+                    if (o.prefill && mat <= buf_bytes) {
+                        double gops[64];
+                        for (int rep = -1; rep < o.reps; rep++) {
+                            gemm_job j = {k->gemm[type], buf, wrb, act, arb, sh.n_in, sh.n_out, o.tokens, y};
+                            double t0 = now_s();
+                            pool_run(pool, gemm_work, &j);
+                            double t = now_s() - t0;
+                            if (rep >= 0) gops[rep] = 2.0 * (double)sh.n_in * (double)sh.n_out * o.tokens / t / 1e9;
+                        }
+                        result r = {type, o.levels[li], o.threads[thi], 1, sh, 1, summarize(gops, o.reps), {0, 0, 0}};
+                        results[n_results] = r;
+                        if (!o.json) print_result(&results[n_results]);
+                        if (n_results + 1 < (int)(sizeof results / sizeof *results)) n_results++;
+                    }
+                }
+            }
+        }
+    }
+    if (o.json) print_json(&o);
+    for (int i = 0; i < o.n_threads; i++) pool_free(pools[i]);
+    munmap(buf, buf_bytes);
+    free(x);
+    free(act);
+    free(y);
+    return 0;
+}
