@@ -107,8 +107,29 @@ $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT) tests/harness.h $(BUILD)/libqwq-inte
 check-contract:
 	$(CC) -std=c11 -Wall -Werror -fsyntax-only -Iinclude ../shared/design/contract_check.c
 
-test: all $(TESTS)
+test: all $(TESTS) cross-aarch64
 	@sh tests/run.sh $(BUILD)
+
+# The aarch64 levels under emulation: the whole library and the kernel tests
+# cross-built into $(BUILD)/aarch64; tests/run.sh runs them with qemu-aarch64
+# as a second phase of `make test` (skipped, or failed under CI=true, when
+# the cross compiler or qemu is missing); `make test-aarch64` runs only that
+# phase. Nothing to do on an aarch64 host.
+AARCH64_CC    ?= aarch64-linux-gnu-gcc
+AARCH64_AR    ?= aarch64-linux-gnu-ar
+AARCH64_TESTS := test_ops test_quant test_kernels_arm test_reference
+.PHONY: cross-aarch64 test-aarch64
+test-aarch64: cross-aarch64
+	@sh tests/run.sh --aarch64-only $(BUILD)
+cross-aarch64:
+ifneq ($(ARCH),aarch64)
+	@if command -v $(AARCH64_CC) >/dev/null 2>&1; then \
+		$(MAKE) -s --no-print-directory CC=$(AARCH64_CC) AR=$(AARCH64_AR) BUILD=$(BUILD)/aarch64 NATIVE= SANITIZE= OPENMP= \
+			$(AARCH64_TESTS:%=$(BUILD)/aarch64/tests/%); \
+	else \
+		echo "cross-aarch64: $(AARCH64_CC) not found: no aarch64 phase"; \
+	fi
+endif
 
 # The loader and API tests under valgrind (slow; not part of `make test`).
 test-valgrind: $(TESTS)
