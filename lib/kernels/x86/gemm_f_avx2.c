@@ -59,7 +59,8 @@ AVX2_INLINE float hsum_d(__m256d d) {
 }
 
 AVX2_INLINE void tile_float(const enum fkind kind, const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb,
-                            int64_t n, float *y, int64_t ys, const int R, const int T) {
+                            int64_t n, float *y, int64_t ys, const int cont, const int R, const int T) {
+    (void)cont; /* never split */
     __m256d accd[AVX2_RMAX][AVX2_TMAX];
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
@@ -108,20 +109,20 @@ AVX2_INLINE void tile_float(const enum fkind kind, const uint8_t *w, size_t wrb,
 }
 
 AVX2_INLINE void tile_f32(const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, int64_t n, float *y,
-                          int64_t ys, const int R, const int T) {
-    tile_float(F32, w, wrb, a, arb, n, y, ys, R, T);
+                          int64_t ys, const int cont, const int R, const int T) {
+    tile_float(F32, w, wrb, a, arb, n, y, ys, cont, R, T);
 }
 AVX2_INLINE void tile_f16(const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, int64_t n, float *y,
-                          int64_t ys, const int R, const int T) {
-    tile_float(F16, w, wrb, a, arb, n, y, ys, R, T);
+                          int64_t ys, const int cont, const int R, const int T) {
+    tile_float(F16, w, wrb, a, arb, n, y, ys, cont, R, T);
 }
 AVX2_INLINE void tile_bf16(const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, int64_t n, float *y,
-                           int64_t ys, const int R, const int T) {
-    tile_float(BF16, w, wrb, a, arb, n, y, ys, R, T);
+                           int64_t ys, const int cont, const int R, const int T) {
+    tile_float(BF16, w, wrb, a, arb, n, y, ys, cont, R, T);
 }
 
 /* 4 rows x 1..3 tokens (12 f32 accumulators at most) and 1-row tiles */
-#define TILES_F(nm, body)                                                                                    \
+#define TILES_F(nm, body, qtype)                                                                                    \
     AVX2_TILE(nm, body, 4, 1)                                                                                \
     AVX2_TILE(nm, body, 4, 2)                                                                                \
     AVX2_TILE(nm, body, 4, 3)                                                                                \
@@ -129,10 +130,10 @@ AVX2_INLINE void tile_bf16(const uint8_t *w, size_t wrb, const uint8_t *a, size_
     AVX2_TILE(nm, body, 1, 2)                                                                                \
     AVX2_TILE(nm, body, 1, 3)                                                                                \
     static const avx2_tiles nm##_tiles = {                                                                   \
-        3, {0, 4, 4, 4}, {NULL, nm##_4x1, nm##_4x2, nm##_4x3}, {NULL, nm##_1x1, nm##_1x2, nm##_1x3}};
-TILES_F(f32, tile_f32)
-TILES_F(f16, tile_f16)
-TILES_F(bf16, tile_bf16)
+        qtype, 0, 3, {0, 4, 4, 4}, {NULL, nm##_4x1, nm##_4x2, nm##_4x3}, {NULL, nm##_1x1, nm##_1x2, nm##_1x3}};
+TILES_F(f32, tile_f32, QTYPE_F32)
+TILES_F(f16, tile_f16, QTYPE_F16)
+TILES_F(bf16, tile_bf16, QTYPE_BF16)
 
 AVX2_GEMM(f32)
 AVX2_GEMM(f16)

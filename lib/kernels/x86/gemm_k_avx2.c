@@ -47,10 +47,10 @@ AVX2_INLINE void k4_scales(const uint8_t packed[12], __m128i *sc, __m128i *m) {
 }
 
 AVX2_INLINE void tile_k45(const bool five, const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb,
-                          int64_t n_in, float *y, int64_t ys, const int R, const int T) {
+                          int64_t n_in, float *y, int64_t ys, const int cont, const int R, const int T) {
     const int64_t nb = n_in / QK_K;
     const __m256i m4 = _mm256_set1_epi8(15);
-    __m256 acc = _mm256_setzero_ps();
+    __m256 acc = cont ? avx2_load_pairs(y, ys, R, T) : _mm256_setzero_ps();
 
     for (int64_t b = 0; b < nb; b++) {
         avx2_prefetch_next(w + (size_t)R * wrb, b, (size_t)R * (five ? sizeof(block_q5_K) : sizeof(block_q4_K)));
@@ -126,21 +126,21 @@ AVX2_INLINE void tile_k45(const bool five, const uint8_t *w, size_t wrb, const u
 }
 
 AVX2_INLINE void tile_q4_K(const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, int64_t n_in, float *y,
-                           int64_t ys, const int R, const int T) {
-    tile_k45(false, w, wrb, a, arb, n_in, y, ys, R, T);
+                           int64_t ys, const int cont, const int R, const int T) {
+    tile_k45(false, w, wrb, a, arb, n_in, y, ys, cont, R, T);
 }
 AVX2_INLINE void tile_q5_K(const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, int64_t n_in, float *y,
-                           int64_t ys, const int R, const int T) {
-    tile_k45(true, w, wrb, a, arb, n_in, y, ys, R, T);
+                           int64_t ys, const int cont, const int R, const int T) {
+    tile_k45(true, w, wrb, a, arb, n_in, y, ys, cont, R, T);
 }
 
 /* ---- Q6_K ------------------------------------------------------------------------- */
 
 AVX2_INLINE void tile_q6_K(const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, int64_t n_in, float *y,
-                           int64_t ys, const int R, const int T) {
+                           int64_t ys, const int cont, const int R, const int T) {
     const int64_t nb = n_in / QK_K;
     const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
-    __m256 acc = _mm256_setzero_ps();
+    __m256 acc = cont ? avx2_load_pairs(y, ys, R, T) : _mm256_setzero_ps();
 
     for (int64_t b = 0; b < nb; b++) {
         avx2_prefetch_next(w + (size_t)R * wrb, b, (size_t)R * (sizeof(block_q6_K)));
@@ -215,10 +215,10 @@ AVX2_INLINE __m128i k3_scales(const uint8_t packed[12]) {
 }
 
 AVX2_INLINE void tile_k23(const bool three, const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb,
-                          int64_t n_in, float *y, int64_t ys, const int R, const int T) {
+                          int64_t n_in, float *y, int64_t ys, const int cont, const int R, const int T) {
     const int64_t nb = n_in / QK_K;
     const __m256i m3 = _mm256_set1_epi8(3);
-    __m256 acc = _mm256_setzero_ps();
+    __m256 acc = cont ? avx2_load_pairs(y, ys, R, T) : _mm256_setzero_ps();
 
     for (int64_t b = 0; b < nb; b++) {
         avx2_prefetch_next(w + (size_t)R * wrb, b, (size_t)R * (three ? sizeof(block_q3_K) : sizeof(block_q2_K)));
@@ -308,19 +308,19 @@ AVX2_INLINE void tile_k23(const bool three, const uint8_t *w, size_t wrb, const 
 }
 
 AVX2_INLINE void tile_q2_K(const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, int64_t n_in, float *y,
-                           int64_t ys, const int R, const int T) {
-    tile_k23(false, w, wrb, a, arb, n_in, y, ys, R, T);
+                           int64_t ys, const int cont, const int R, const int T) {
+    tile_k23(false, w, wrb, a, arb, n_in, y, ys, cont, R, T);
 }
 AVX2_INLINE void tile_q3_K(const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, int64_t n_in, float *y,
-                           int64_t ys, const int R, const int T) {
-    tile_k23(true, w, wrb, a, arb, n_in, y, ys, R, T);
+                           int64_t ys, const int cont, const int R, const int T) {
+    tile_k23(true, w, wrb, a, arb, n_in, y, ys, cont, R, T);
 }
 
-AVX2_TILES_PAIRS(q2_K, tile_q2_K)
-AVX2_TILES_PAIRS(q3_K, tile_q3_K)
-AVX2_TILES_PAIRS(q4_K, tile_q4_K)
-AVX2_TILES_PAIRS(q5_K, tile_q5_K)
-AVX2_TILES_PAIRS(q6_K, tile_q6_K)
+AVX2_TILES_PAIRS(q2_K, tile_q2_K, QTYPE_Q2_K)
+AVX2_TILES_PAIRS(q3_K, tile_q3_K, QTYPE_Q3_K)
+AVX2_TILES_PAIRS(q4_K, tile_q4_K, QTYPE_Q4_K)
+AVX2_TILES_PAIRS(q5_K, tile_q5_K, QTYPE_Q5_K)
+AVX2_TILES_PAIRS(q6_K, tile_q6_K, QTYPE_Q6_K)
 
 AVX2_GEMM(q2_K)
 AVX2_GEMM(q3_K)

@@ -20,8 +20,48 @@
 
 enum kind { Q4_0, Q5_0, Q8_0, Q4_1, Q5_1 };
 
+/* Block b of a weight row at p: unpacked (wq; wu = |wq| for Q8_0) and
+ * its binary16 scale (and min). */
+AVX2_INLINE void unpack_row(const enum kind kind, const uint8_t *p, __m256i *wq, __m256i *wu, uint16_t *wd,
+                            uint16_t *wm) {
+    __builtin_memcpy(wd, p, 2);
+    if (kind == Q4_0) *wq = avx2_nibbles32(p + 2);
+    if (kind == Q5_0) *wq = _mm256_or_si256(avx2_nibbles32(p + 6), avx2_bit16_32(p + 2));
+    if (kind == Q8_0) {
+        *wq = _mm256_loadu_si256((const __m256i *)(p + 2));
+        *wu = _mm256_abs_epi8(*wq); /* |-128| = 128 as unsigned */
+    }
+    if (kind == Q4_1 || kind == Q5_1) {
+        __builtin_memcpy(wm, p + 2, 2);
+        *wq = kind == Q4_1 ? avx2_nibbles32(p + 4) : _mm256_or_si256(avx2_nibbles32(p + 8), avx2_bit16_32(p + 4));
+    }
+}
+
+/* A block of an activation row at ap: its quantized values, the offset
+ * correction of Q4_0/Q5_0, its binary16 scale (and sum). */
+AVX2_INLINE void load_act(const enum kind kind, const uint8_t *ap, size_t abytes, __m256i *aq, __m256i *corr,
+                          uint16_t *ad, uint16_t *as) {
+    __builtin_memcpy(ad, ap, 2);
+    if (kind == Q4_1 || kind == Q5_1) __builtin_memcpy(as, ap + 2, 2);
+    *aq = _mm256_loadu_si256((const __m256i *)(ap + abytes - 32));
+    *corr = _mm256_setzero_si256();
+    if (kind == Q4_0) *corr = _mm256_maddubs_epi16(_mm256_set1_epi8(8), *aq);
+    if (kind == Q5_0) *corr = _mm256_maddubs_epi16(_mm256_set1_epi8(16), *aq);
+}
+
+/* The products of one pair's block: int16 pair sums for Q4_0 (|any partial
+ * sum of a block's products| <= 32 * 8 * 127 < 2^15, so they are reduced as
+ * int16), int32 lanes for the others. */
+AVX2_INLINE __m256i pair_dot(const enum kind kind, __m256i wq, __m256i wu, __m256i aq, __m256i corr) {
+    __m256i p16;
+    if (kind == Q8_0) p16 = _mm256_maddubs_epi16(wu, _mm256_sign_epi8(aq, wq));
+    else p16 = _mm256_maddubs_epi16(wq, aq);
+    if (kind == Q4_0 || kind == Q5_0) p16 = _mm256_sub_epi16(p16, corr);
+    return kind == Q4_0 ? p16 : _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
 AVX2_INLINE void tile_q32(const enum kind kind, const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb,
-                          int64_t n_in, float *y, int64_t ys, const int R, const int T) {
+                          int64_t n_in, float *y, int64_t ys, const int cont, const int R, const int T) {
     const size_t wbytes = kind == Q4_0   ? sizeof(block_q4_0)
                           : kind == Q5_0 ? sizeof(block_q5_0)
                           : kind == Q8_0 ? sizeof(block_q8_0)
@@ -30,47 +70,31 @@ AVX2_INLINE void tile_q32(const enum kind kind, const uint8_t *w, size_t wrb, co
     const bool has_min = kind == Q4_1 || kind == Q5_1;
     const size_t abytes = has_min ? sizeof(block_q8_1) : sizeof(block_q8_0);
     const int64_t nb = n_in / 32;
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256 acc = _mm256_setzero_ps();
+    __m256 acc = cont ? avx2_load_pairs(y, ys, R, T) : _mm256_setzero_ps();
 
     for (int64_t b = 0; b < nb; b++) {
         avx2_prefetch_next(w + (size_t)R * wrb, b, (size_t)R * wbytes);
         __m256i wq[AVX2_RMAX], wu[AVX2_RMAX], dots[8];
         uint16_t wd[AVX2_RMAX], wm[AVX2_RMAX], ad[AVX2_TMAX], as[AVX2_TMAX];
-#pragma GCC unroll 8
-        for (int r = 0; r < R; r++) {
-            const uint8_t *p = w + (size_t)r * wrb + (size_t)b * wbytes;
-            __builtin_memcpy(&wd[r], p, 2);
-            if (kind == Q4_0) wq[r] = avx2_nibbles32(p + 2);
-            if (kind == Q5_0) wq[r] = _mm256_or_si256(avx2_nibbles32(p + 6), avx2_bit16_32(p + 2));
-            if (kind == Q8_0) {
-                wq[r] = _mm256_loadu_si256((const __m256i *)(p + 2));
-                wu[r] = _mm256_abs_epi8(wq[r]); /* |-128| = 128 as unsigned */
-            }
-            if (has_min) {
-                __builtin_memcpy(&wm[r], p + 2, 2);
-                wq[r] = kind == Q4_1 ? avx2_nibbles32(p + 4)
-                                     : _mm256_or_si256(avx2_nibbles32(p + 8), avx2_bit16_32(p + 4));
-            }
-        }
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++) {
-            const uint8_t *ap = a + (size_t)t * arb + (size_t)b * abytes;
-            __builtin_memcpy(&ad[t], ap, 2);
-            if (has_min) __builtin_memcpy(&as[t], ap + 2, 2);
-            const __m256i aq = _mm256_loadu_si256((const __m256i *)(ap + abytes - 32));
-            __m256i corr = _mm256_setzero_si256();
-            if (kind == Q4_0) corr = _mm256_maddubs_epi16(_mm256_set1_epi8(8), aq);
-            if (kind == Q5_0) corr = _mm256_maddubs_epi16(_mm256_set1_epi8(16), aq);
+        if (T == 1) {
+            /* one token: each row's block is used as soon as it is unpacked */
+            __m256i aq, corr;
+            load_act(kind, a + (size_t)b * abytes, abytes, &aq, &corr, &ad[0], &as[0]);
 #pragma GCC unroll 8
             for (int r = 0; r < R; r++) {
-                __m256i p16;
-                if (kind == Q8_0) p16 = _mm256_maddubs_epi16(wu[r], _mm256_sign_epi8(aq, wq[r]));
-                else p16 = _mm256_maddubs_epi16(wq[r], aq);
-                if (kind == Q4_0 || kind == Q5_0) p16 = _mm256_sub_epi16(p16, corr);
-                /* Q4_0: |sum of any of a block's products| <= 32 * 8 * 127 < 2^15,
-                 * so the int16 sums can be reduced directly */
-                dots[r * T + t] = kind == Q4_0 ? p16 : _mm256_madd_epi16(p16, ones);
+                unpack_row(kind, w + (size_t)r * wrb + (size_t)b * wbytes, &wq[0], &wu[0], &wd[r], &wm[r]);
+                dots[r] = pair_dot(kind, wq[0], wu[0], aq, corr);
+            }
+        } else {
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++)
+                unpack_row(kind, w + (size_t)r * wrb + (size_t)b * wbytes, &wq[r], &wu[r], &wd[r], &wm[r]);
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++) {
+                __m256i aq, corr;
+                load_act(kind, a + (size_t)t * arb + (size_t)b * abytes, abytes, &aq, &corr, &ad[t], &as[t]);
+#pragma GCC unroll 8
+                for (int r = 0; r < R; r++) dots[r * T + t] = pair_dot(kind, wq[r], wu[r], aq, corr);
             }
         }
         const __m256 isum =
@@ -86,8 +110,8 @@ AVX2_INLINE void tile_q32(const enum kind kind, const uint8_t *w, size_t wrb, co
 
 #define BODY(kind)                                                                                         \
     AVX2_INLINE void tile_##kind(const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, int64_t n_in, \
-                                 float *y, int64_t ys, const int R, const int T) {                         \
-        tile_q32(kind, w, wrb, a, arb, n_in, y, ys, R, T);                                                 \
+                                 float *y, int64_t ys, const int cont, const int R, const int T) {                         \
+        tile_q32(kind, w, wrb, a, arb, n_in, y, ys, cont, R, T);                                                 \
     }
 BODY(Q4_0)
 BODY(Q5_0)
@@ -95,11 +119,11 @@ BODY(Q8_0)
 BODY(Q4_1)
 BODY(Q5_1)
 
-AVX2_TILES_PAIRS(q4_0, tile_Q4_0)
-AVX2_TILES_PAIRS(q5_0, tile_Q5_0)
-AVX2_TILES_PAIRS(q8_0, tile_Q8_0)
-AVX2_TILES_PAIRS(q4_1, tile_Q4_1)
-AVX2_TILES_PAIRS(q5_1, tile_Q5_1)
+AVX2_TILES_PAIRS(q4_0, tile_Q4_0, QTYPE_Q4_0)
+AVX2_TILES_PAIRS(q5_0, tile_Q5_0, QTYPE_Q5_0)
+AVX2_TILES_PAIRS(q8_0, tile_Q8_0, QTYPE_Q8_0)
+AVX2_TILES_PAIRS(q4_1, tile_Q4_1, QTYPE_Q4_1)
+AVX2_TILES_PAIRS(q5_1, tile_Q5_1, QTYPE_Q5_1)
 
 AVX2_GEMM(q4_0)
 AVX2_GEMM(q5_0)

@@ -7,30 +7,47 @@
  * (Makefile, by file name) and reached only through the dispatch table
  * after cpuid.
  */
+#include "kernels/quant.h"
 #include "kernels/x86/x86_avx2.h"
 
-/* Activation bytes of one token group: the group is reread from L2 for each
- * block of AVX2_RMAX rows, and the rows' weights are read from memory once
- * per group. Half the smallest L2 of AVX2 CPUs (256 KiB) leaves room for
- * the weight rows in flight. */
-enum { ACT_GROUP_BYTES = 128 * 1024 };
+/* Cache blocking. Tokens go in groups whose activations (for the part of
+ * the rows in work) stay in L2 while every block of AVX2_RMAX rows uses
+ * them; the weights are read from memory once per group. Long rows of the
+ * quantized types are split into parts of SPLIT_ELEMS elements so that a
+ * group can hold many tokens (fewer passes over the weights): the tiles
+ * carry each pair's running sum over in y. ACT_GROUP_BYTES is half the
+ * smallest L2 of AVX2 CPUs (256 KiB). */
+enum { ACT_GROUP_BYTES = 128 * 1024, SPLIT_ELEMS = 4096 };
 
 void avx2_gemm_tiled(const avx2_tiles *k, const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb,
                      int64_t n_in, int64_t r0, int64_t r1, int32_t n_tok, float *y, int64_t ys) {
     const int T = k->tok;
-    int64_t group = arb ? (int64_t)(ACT_GROUP_BYTES / arb) / T * T : n_tok;
+    /* the parts of the rows: whole rows, or SPLIT_ELEMS (a multiple of
+     * every block size) at a time when rows are long and tokens many */
+    int64_t part = n_in;
+    if (k->splittable && n_tok > T && n_in >= 2 * SPLIT_ELEMS) part = SPLIT_ELEMS;
+    const qtype_info *wi = qtype_get(k->type), *ai = qtype_get(quant_act_type(k->type));
+    const size_t w_part = (size_t)(part / wi->block_elems) * wi->block_bytes;
+    const size_t a_part = (size_t)(part / ai->block_elems) * ai->block_bytes;
+    const int64_t n_parts = part ? (n_in + part - 1) / part : 1;
+    int64_t group = a_part ? (int64_t)(ACT_GROUP_BYTES / a_part) / T * T : n_tok;
     if (group < T) group = T;
     for (int64_t t0 = 0; t0 < n_tok; t0 += group) {
         const int64_t t_end = t0 + group < n_tok ? t0 + group : n_tok;
-        for (int64_t rb = r0; rb < r1; rb += AVX2_RMAX) {
-            const int64_t rb_end = rb + AVX2_RMAX < r1 ? rb + AVX2_RMAX : r1;
-            for (int64_t t = t0; t < t_end; t += T) {
-                const int c = t_end - t < T ? (int)(t_end - t) : T;
-                const uint8_t *a = act + (size_t)t * arb;
-                float *yt = y + t * ys;
-                int64_t r = rb;
-                for (; r + k->rows[c] <= rb_end; r += k->rows[c]) k->big[c](w + (size_t)r * wrb, wrb, a, arb, n_in, yt + r, ys);
-                for (; r < rb_end; r++) k->one[c](w + (size_t)r * wrb, wrb, a, arb, n_in, yt + r, ys);
+        for (int64_t p = 0; p < n_parts; p++) {
+            const int64_t n = n_in - p * part < part ? n_in - p * part : part;
+            const uint8_t *wp = w + (size_t)p * w_part, *ap = act + (size_t)p * a_part;
+            for (int64_t rb = r0; rb < r1; rb += AVX2_RMAX) {
+                const int64_t rb_end = rb + AVX2_RMAX < r1 ? rb + AVX2_RMAX : r1;
+                for (int64_t t = t0; t < t_end; t += T) {
+                    const int c = t_end - t < T ? (int)(t_end - t) : T;
+                    const uint8_t *a = ap + (size_t)t * arb;
+                    float *yt = y + t * ys;
+                    int64_t r = rb;
+                    for (; r + k->rows[c] <= rb_end; r += k->rows[c])
+                        k->big[c](wp + (size_t)r * wrb, wrb, a, arb, n, yt + r, ys, p > 0);
+                    for (; r < rb_end; r++) k->one[c](wp + (size_t)r * wrb, wrb, a, arb, n, yt + r, ys, p > 0);
+                }
             }
         }
     }

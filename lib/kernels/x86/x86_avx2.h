@@ -163,17 +163,33 @@ AVX2_INLINE void avx2_store_pairs(__m256 v, float *y, int64_t ys, const int R, c
             y[t * ys + r] = _mm256_cvtss_f32(_mm256_permutevar8x32_ps(v, _mm256_set1_epi32(r * T + t)));
 }
 
+/* Lanes r * T + t of a vector from y[t * ys + r] (r < R, t < T), 0 elsewhere:
+ * the running sums of a tile that continues over a later part of the rows. */
+AVX2_INLINE __m256 avx2_load_pairs(const float *y, int64_t ys, const int R, const int T) {
+#define L_(p) ((p) < R * T ? y[(p) % T * ys + (p) / T] : 0.0f)
+    return _mm256_setr_ps(L_(0), L_(1), L_(2), L_(3), L_(4), L_(5), L_(6), L_(7));
+#undef L_
+}
+
 /* ---- the tile driver ------------------------------------------------------------ */
 
 enum { AVX2_RMAX = 8, AVX2_TMAX = 4 };
 
-typedef void (*avx2_tile_fn)(const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, int64_t n_in, float *y,
-                             int64_t ys);
+/* A tile: y for its rows and tokens over n elements of the rows (w and a
+ * point at the first block). With cont, the quantized types continue the
+ * per-pair running sums stored in y (f32, exact) instead of starting
+ * from 0: splitting a row into parts keeps every pair's sequence of
+ * operations, so the driver may split long rows to keep activations in
+ * L2. Float types are never split (cont is 0). */
+typedef void (*avx2_tile_fn)(const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, int64_t n, float *y,
+                             int64_t ys, int cont);
 
-/* The tiles of one type: big[c] computes rows[c] rows x c tokens
+/* The tiles of one weight type: big[c] computes rows[c] rows x c tokens
  * (c = 1..tok); one[c] is its 1-row version for rows left over (NULL when
  * rows[c] is 1). AVX2_RMAX is a multiple of every rows[c]. */
 typedef struct avx2_tiles {
+    uint32_t type;
+    int splittable; /* rows may be split (cont supported) */
     int tok;
     int rows[AVX2_TMAX + 1];
     avx2_tile_fn big[AVX2_TMAX + 1];
@@ -183,15 +199,15 @@ typedef struct avx2_tiles {
 void avx2_gemm_tiled(const avx2_tiles *k, const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb,
                      int64_t n_in, int64_t r0, int64_t r1, int32_t n_tok, float *y, int64_t ys);
 
-/* Tile instances: body(w, wrb, a, arb, n_in, y, ys, R, T) is an inline
+/* Tile instances: body(w, wrb, a, arb, n, y, ys, cont, R, T) is an inline
  * function whose R and T are constants. */
-#define AVX2_TILE(nm, body, R, T)                                                                            \
-    static void nm##_##R##x##T(const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, int64_t n_in, float *y, \
-                               int64_t ys) {                                                                 \
-        body(w, wrb, a, arb, n_in, y, ys, R, T);                                                             \
+#define AVX2_TILE(nm, body, R, T)                                                                                \
+    static void nm##_##R##x##T(const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, int64_t n, float *y, \
+                               int64_t ys, int cont) {                                                           \
+        body(w, wrb, a, arb, n, y, ys, cont, R, T);                                                              \
     }
 /* Pair tiles (one pair per lane: R * T <= 8): 8x1, 4x2, 2x3, 2x4. */
-#define AVX2_TILES_PAIRS(nm, body)                                                                            \
+#define AVX2_TILES_PAIRS(nm, body, qtype)                                                                     \
     AVX2_TILE(nm, body, 8, 1)                                                                                 \
     AVX2_TILE(nm, body, 4, 2)                                                                                 \
     AVX2_TILE(nm, body, 2, 3)                                                                                 \
@@ -200,7 +216,9 @@ void avx2_gemm_tiled(const avx2_tiles *k, const uint8_t *w, size_t wrb, const ui
     AVX2_TILE(nm, body, 1, 2)                                                                                 \
     AVX2_TILE(nm, body, 1, 3)                                                                                 \
     AVX2_TILE(nm, body, 1, 4)                                                                                 \
-    static const avx2_tiles nm##_tiles = {4,                                                                  \
+    static const avx2_tiles nm##_tiles = {qtype,                                                              \
+                                          1,                                                                  \
+                                          4,                                                                  \
                                           {0, 8, 4, 2, 2},                                                    \
                                           {NULL, nm##_8x1, nm##_4x2, nm##_2x3, nm##_2x4},                     \
                                           {NULL, nm##_1x1, nm##_1x2, nm##_1x3, nm##_1x4}};
