@@ -6,7 +6,9 @@
  *
  * Invariants
  *  - ARM_DOT16(acc, a, b) adds the 16 products a[i] * b[i] into the four
- *    int32 lanes of acc. How the products are spread over the lanes differs
+ *    int32 lanes of acc; ARM_DOT16_SMALLW(acc, w, a) does the same for
+ *    weights |w| <= 32 (the neon level then adds pairs of products in
+ *    int16 first). How the products are spread over the lanes differs
  *    between the two definitions, so a kernel only ever uses the sum of all
  *    four lanes of the dot of a whole 16-byte vector (possibly after
  *    multiplying lanes that all belong to one sub-block by that
@@ -32,6 +34,11 @@
 
 #ifndef ARM_DOT16
 #error "define ARM_DOT16(acc, a, b) before including gemm_int8_arm.h"
+#endif
+/* The same for weights w with |w| <= 32 (every type but q8_0): two
+ * products then fit an int16 sum whatever the int8 activation. */
+#ifndef ARM_DOT16_SMALLW
+#define ARM_DOT16_SMALLW(acc, w, a) ARM_DOT16(acc, w, a)
 #endif
 
 #define ARM_INLINE static inline __attribute__((always_inline))
@@ -64,10 +71,15 @@ ARM_INLINE void arm_q5_high_bits(const uint8_t qh_bytes[4], uint8x16_t *lo, uint
     *hi = vandq_u8(vtstq_u8(vqtbl1q_u8(v, vld1q_u8(arm_idx_hi)), bits), b16);
 }
 
-/* The int32 sum of w . a over 32 bytes. */
+/* The int32 sum of w . a over 32 bytes (any int8 w; |w| <= 32: _small). */
 ARM_INLINE int32_t arm_dot32(int8x16_t w0, int8x16_t w1, const int8_t *a) {
     int32x4_t acc = ARM_DOT16(vdupq_n_s32(0), w0, vld1q_s8(a));
     acc = ARM_DOT16(acc, w1, vld1q_s8(a + 16));
+    return vaddvq_s32(acc);
+}
+ARM_INLINE int32_t arm_dot32_small(int8x16_t w0, int8x16_t w1, const int8_t *a) {
+    int32x4_t acc = ARM_DOT16_SMALLW(vdupq_n_s32(0), w0, vld1q_s8(a));
+    acc = ARM_DOT16_SMALLW(acc, w1, vld1q_s8(a + 16));
     return vaddvq_s32(acc);
 }
 
@@ -100,7 +112,7 @@ ARM_INLINE void tile_q4_0(const uint8_t *wr, const uint8_t *act, size_t arb, int
         const float dw = arm_h2f(w[b].d);
         for (int t = 0; t < nt; t++) {
             const block_q8_0 *a = ACT_BLOCK(block_q8_0, act, arb, t, b);
-            const int32_t isum = arm_dot32(w0, w1, a->qs);
+            const int32_t isum = arm_dot32_small(w0, w1, a->qs);
             sum[t] += (dw * arm_h2f(a->d)) * (float)isum;
         }
     }
@@ -121,7 +133,7 @@ ARM_INLINE void tile_q5_0(const uint8_t *wr, const uint8_t *act, size_t arb, int
         const float dw = arm_h2f(w[b].d);
         for (int t = 0; t < nt; t++) {
             const block_q8_0 *a = ACT_BLOCK(block_q8_0, act, arb, t, b);
-            const int32_t isum = arm_dot32(w0, w1, a->qs);
+            const int32_t isum = arm_dot32_small(w0, w1, a->qs);
             sum[t] += (dw * arm_h2f(a->d)) * (float)isum;
         }
     }
@@ -141,7 +153,7 @@ ARM_INLINE void tile_q4_1(const uint8_t *wr, const uint8_t *act, size_t arb, int
         const float dw = arm_h2f(w[b].d), mw = arm_h2f(w[b].m);
         for (int t = 0; t < nt; t++) {
             const block_q8_1 *a = ACT_BLOCK(block_q8_1, act, arb, t, b);
-            const int32_t isum = arm_dot32(w0, w1, a->qs);
+            const int32_t isum = arm_dot32_small(w0, w1, a->qs);
             sum[t] += (dw * arm_h2f(a->d)) * (float)isum + mw * arm_h2f(a->s);
         }
     }
@@ -161,7 +173,7 @@ ARM_INLINE void tile_q5_1(const uint8_t *wr, const uint8_t *act, size_t arb, int
         const float dw = arm_h2f(w[b].d), mw = arm_h2f(w[b].m);
         for (int t = 0; t < nt; t++) {
             const block_q8_1 *a = ACT_BLOCK(block_q8_1, act, arb, t, b);
-            const int32_t isum = arm_dot32(w0, w1, a->qs);
+            const int32_t isum = arm_dot32_small(w0, w1, a->qs);
             sum[t] += (dw * arm_h2f(a->d)) * (float)isum + mw * arm_h2f(a->s);
         }
     }
@@ -183,7 +195,7 @@ ARM_INLINE int32x4_t arm_acc4(int32x4_t isv, int32x4_t d0, int32x4_t d1, int32x4
 /* The four dots of chunk c of a q8_K block with weight vectors w[0..3]. */
 ARM_INLINE void arm_chunk_dots(const int8x16_t wv[4], const int8_t *aq, int32x4_t d[4]) {
     const int32x4_t z = vdupq_n_s32(0);
-    for (int k = 0; k < 4; k++) d[k] = ARM_DOT16(z, wv[k], vld1q_s8(aq + 16 * k));
+    for (int k = 0; k < 4; k++) d[k] = ARM_DOT16_SMALLW(z, wv[k], vld1q_s8(aq + 16 * k));
 }
 
 /* Widens 16 int8 scales into four int32x4. */
@@ -227,6 +239,7 @@ ARM_INLINE void tile_q2_K(const uint8_t *wr, const uint8_t *act, size_t arb, int
         const int16x8_t m_hi = vreinterpretq_s16_u16(vmovl_high_u8(mins));
         int32x4_t isv[4];
         for (int t = 0; t < nt; t++) isv[t] = vdupq_n_s32(0);
+#pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
             const int half = c / 2, shift = 4 * (c % 2);
             const uint8x16_t q0 = vld1q_u8(wb->qs + 32 * half), q1 = vld1q_u8(wb->qs + 32 * half + 16);
@@ -253,19 +266,32 @@ ARM_INLINE void tile_q2_K(const uint8_t *wr, const uint8_t *act, size_t arb, int
     for (int t = 0; t < nt; t++) out[t] = sum[t];
 }
 
+/* The 16 signed 6-bit scales of a q3_K block (q3_K_scale for all i): low
+ * nibbles from bytes 0..7 (i < 8) and their high nibbles (i >= 8), bits
+ * 2 (i / 4) .. 2 (i / 4) + 1 of byte 8 + i % 4 above them, minus 32. */
+static const int32_t arm_q3_shifts[4] = {0, -2, -4, -6};
+ARM_INLINE int8x16_t arm_q3_K_scales(const uint8_t scales[12]) {
+    const uint8x8_t s8 = vld1_u8(scales);
+    uint32_t h;
+    memcpy(&h, scales + 8, 4);
+    const uint8x16_t lo = vcombine_u8(vand_u8(s8, vdup_n_u8(15)), vshr_n_u8(s8, 4));
+    const uint32x4_t hw = vandq_u32(vshlq_u32(vdupq_n_u32(h), vld1q_s32(arm_q3_shifts)), vdupq_n_u32(0x03030303u));
+    const uint8x16_t v = vorrq_u8(lo, vshlq_n_u8(vreinterpretq_u8_u32(hw), 4));
+    return vsubq_s8(vreinterpretq_s8_u8(v), vdupq_n_s8(32));
+}
+
 ARM_INLINE void tile_q3_K(const uint8_t *wr, const uint8_t *act, size_t arb, int64_t n_in, int nt, float *out) {
     const block_q3_K *w = (const block_q3_K *)wr;
     const uint8x16_t m3 = vdupq_n_u8(3), four = vdupq_n_u8(4);
     float sum[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int64_t b = 0; b < n_in / QK_K; b++) {
         const block_q3_K *wb = w + b;
-        int8_t scales[16];
-        for (int i = 0; i < 16; i++) scales[i] = (int8_t)q3_K_scale(wb->scales, i);
         int32x4_t sc[4];
-        arm_widen_scales16(vld1q_s8(scales), sc);
+        arm_widen_scales16(arm_q3_K_scales(wb->scales), sc);
         const uint8x16_t h0 = vld1q_u8(wb->hmask), h1 = vld1q_u8(wb->hmask + 16);
         int32x4_t isv[4];
         for (int t = 0; t < nt; t++) isv[t] = vdupq_n_s32(0);
+#pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
             const int half = c / 2, j0 = 2 * (c % 2);
             const uint8x16_t q0 = vld1q_u8(wb->qs + 32 * half), q1 = vld1q_u8(wb->qs + 32 * half + 16);
@@ -293,21 +319,28 @@ ARM_INLINE void tile_q3_K(const uint8_t *wr, const uint8_t *act, size_t arb, int
     for (int t = 0; t < nt; t++) out[t] = sum[t];
 }
 
-/* The 6-bit scales and mins of the 8 sub-blocks of a q4_K / q5_K block:
- * sc2[c] = [sc(2c), sc(2c), sc(2c+1), sc(2c+1)] (matching the lanes of
- * vpaddq_s32(dot of sub-block 2c, dot of sub-block 2c+1)), mins as int16. */
+/* The 6-bit scales and mins of the 8 sub-blocks of a q4_K / q5_K block
+ * (q4_K_scale_min for all i at once, on the three little-endian words a,
+ * b, c of the 12 bytes): sc2[c] = [sc(2c), sc(2c), sc(2c+1), sc(2c+1)]
+ * (matching the lanes of vpaddq_s32(dot of sub-block 2c, dot of sub-block
+ * 2c+1)), mins as int16. */
 ARM_INLINE void arm_q4_K_scales(const uint8_t scales[K_SCALE_SIZE], int32x4_t sc2[4], int16x8_t *mins) {
-    int32_t s[16];
-    int16_t m[8];
-    for (int i = 0; i < 8; i++) {
-        int sc, mn;
-        q4_K_scale_min(scales, i, &sc, &mn);
-        s[4 * (i / 2) + 2 * (i % 2)] = sc;
-        s[4 * (i / 2) + 2 * (i % 2) + 1] = sc;
-        m[i] = (int16_t)mn;
-    }
-    for (int c = 0; c < 4; c++) sc2[c] = vld1q_s32(s + 4 * c);
-    *mins = vld1q_s16(m);
+    uint32_t a, b, c;
+    memcpy(&a, scales, 4);
+    memcpy(&b, scales + 4, 4);
+    memcpy(&c, scales + 8, 4);
+    /* sub-blocks 0..3: the low 6 bits of a (scales), b (mins); 4..7: the
+     * nibbles of c with the top 2 bits of a / b above them */
+    const uint64_t sc = (uint64_t)(a & 0x3f3f3f3fu) | (uint64_t)((c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u)) << 32;
+    const uint64_t mn = (uint64_t)(b & 0x3f3f3f3fu) | (uint64_t)(((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u)) << 32;
+    const uint8x8_t sc8 = vcreate_u8(sc);
+    const uint8x8x2_t twice = vzip_u8(sc8, sc8);
+    const uint16x8_t lo = vmovl_u8(twice.val[0]), hi = vmovl_u8(twice.val[1]);
+    sc2[0] = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(lo)));
+    sc2[1] = vreinterpretq_s32_u32(vmovl_high_u16(lo));
+    sc2[2] = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(hi)));
+    sc2[3] = vreinterpretq_s32_u32(vmovl_high_u16(hi));
+    *mins = vreinterpretq_s16_u16(vmovl_u8(vcreate_u8(mn)));
 }
 
 ARM_INLINE void tile_q4_K(const uint8_t *wr, const uint8_t *act, size_t arb, int64_t n_in, int nt, float *out) {
@@ -322,14 +355,15 @@ ARM_INLINE void tile_q4_K(const uint8_t *wr, const uint8_t *act, size_t arb, int
         arm_q4_K_scales(wb->scales, sc2, &mins);
         int32x4_t isv[4];
         for (int t = 0; t < nt; t++) isv[t] = z;
+#pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
             const uint8x16_t q0 = vld1q_u8(wb->qs + 32 * c), q1 = vld1q_u8(wb->qs + 32 * c + 16);
             const int8x16_t w0 = vreinterpretq_s8_u8(vandq_u8(q0, m4)), w1 = vreinterpretq_s8_u8(vandq_u8(q1, m4));
             const int8x16_t w2 = vreinterpretq_s8_u8(vshrq_n_u8(q0, 4)), w3 = vreinterpretq_s8_u8(vshrq_n_u8(q1, 4));
             for (int t = 0; t < nt; t++) {
                 const int8_t *aq = ACT_BLOCK(block_q8_K, act, arb, t, b)->qs + 64 * c;
-                const int32x4_t s0 = ARM_DOT16(ARM_DOT16(z, w0, vld1q_s8(aq)), w1, vld1q_s8(aq + 16));
-                const int32x4_t s1 = ARM_DOT16(ARM_DOT16(z, w2, vld1q_s8(aq + 32)), w3, vld1q_s8(aq + 48));
+                const int32x4_t s0 = ARM_DOT16_SMALLW(ARM_DOT16_SMALLW(z, w0, vld1q_s8(aq)), w1, vld1q_s8(aq + 16));
+                const int32x4_t s1 = ARM_DOT16_SMALLW(ARM_DOT16_SMALLW(z, w2, vld1q_s8(aq + 32)), w3, vld1q_s8(aq + 48));
                 isv[t] = vmlaq_s32(isv[t], vpaddq_s32(s0, s1), sc2[c]);
             }
         }
@@ -359,6 +393,7 @@ ARM_INLINE void tile_q5_K(const uint8_t *wr, const uint8_t *act, size_t arb, int
         uint8x16_t h0 = vld1q_u8(wb->qh), h1 = vld1q_u8(wb->qh + 16);
         int32x4_t isv[4];
         for (int t = 0; t < nt; t++) isv[t] = z;
+#pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
             const uint8x16_t q0 = vld1q_u8(wb->qs + 32 * c), q1 = vld1q_u8(wb->qs + 32 * c + 16);
             const int8x16_t w0 = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q0, m4), vandq_u8(vshlq_n_u8(h0, 4), b16)));
@@ -369,8 +404,8 @@ ARM_INLINE void tile_q5_K(const uint8_t *wr, const uint8_t *act, size_t arb, int
             h1 = vshrq_n_u8(h1, 2);
             for (int t = 0; t < nt; t++) {
                 const int8_t *aq = ACT_BLOCK(block_q8_K, act, arb, t, b)->qs + 64 * c;
-                const int32x4_t s0 = ARM_DOT16(ARM_DOT16(z, w0, vld1q_s8(aq)), w1, vld1q_s8(aq + 16));
-                const int32x4_t s1 = ARM_DOT16(ARM_DOT16(z, w2, vld1q_s8(aq + 32)), w3, vld1q_s8(aq + 48));
+                const int32x4_t s0 = ARM_DOT16_SMALLW(ARM_DOT16_SMALLW(z, w0, vld1q_s8(aq)), w1, vld1q_s8(aq + 16));
+                const int32x4_t s1 = ARM_DOT16_SMALLW(ARM_DOT16_SMALLW(z, w2, vld1q_s8(aq + 32)), w3, vld1q_s8(aq + 48));
                 isv[t] = vmlaq_s32(isv[t], vpaddq_s32(s0, s1), sc2[c]);
             }
         }
@@ -396,6 +431,7 @@ ARM_INLINE void tile_q6_K(const uint8_t *wr, const uint8_t *act, size_t arb, int
         arm_widen_scales16(vld1q_s8(wb->scales), sc);
         int32x4_t isv[4];
         for (int t = 0; t < nt; t++) isv[t] = vdupq_n_s32(0);
+#pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
             /* chunk c: elements 128 half + 64 kp + [0, 64), k = 2 kp and 2 kp + 1 */
             const int half = c / 2, kp = c % 2;

@@ -1,6 +1,6 @@
 /*
- * The NEON level (any ARMv8-A CPU): integer dots from vmull_s8 and
- * vpadalq_s16, f32 / f16 / bf16 weights with f32 vector products, and the
+ * The NEON level (any ARMv8-A CPU): integer dots from vmull_s8 / vmlal_s8
+ * and vpadalq_s16, f32 / f16 / bf16 weights with f32 vector products, and the
  * activation quantizers.
  *
  * The quantizers give the bytes of quant.c's, bit for bit: the same f32
@@ -24,7 +24,13 @@ static inline __attribute__((always_inline)) int32x4_t neon_dot16(int32x4_t acc,
     acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(b)));
     return vpadalq_s16(acc, vmull_high_s8(a, b));
 }
+/* Weights |w| <= 32: lane i of the int16 sum w[i] a[i] + w[i + 8] a[i + 8]
+ * is at most 2^13 in magnitude, then pairs widen into int32. */
+static inline __attribute__((always_inline)) int32x4_t neon_dot16_smallw(int32x4_t acc, int8x16_t w, int8x16_t a) {
+    return vpadalq_s16(acc, vmlal_high_s8(vmull_s8(vget_low_s8(w), vget_low_s8(a)), w, a));
+}
 #define ARM_DOT16(acc, a, b) neon_dot16(acc, a, b)
+#define ARM_DOT16_SMALLW(acc, w, a) neon_dot16_smallw(acc, w, a)
 #include "kernels/arm/gemm_int8_arm.h"
 
 ARM_INT8_GEMMS(neon)
@@ -44,6 +50,27 @@ ARM_INLINE float32x4_t load_w4(int kind, const uint8_t *w, int64_t i) {
     const uint16x4_t h = vld1_u16((const uint16_t *)w + i);
     if (kind == WF16) return vcvt_f32_f16(vreinterpret_f16_u16(h));
     return vreinterpretq_f32_u32(vshll_n_u16(h, 16));
+}
+
+/* 16 weights from element i into four vectors. */
+ARM_INLINE void load_w16(int kind, const uint8_t *w, int64_t i, float32x4_t wv[4]) {
+    if (kind == WF32) {
+        for (int k = 0; k < 4; k++) wv[k] = vld1q_f32((const float *)w + i + 4 * k);
+        return;
+    }
+    const uint16x8_t h0 = vld1q_u16((const uint16_t *)w + i), h1 = vld1q_u16((const uint16_t *)w + i + 8);
+    if (kind == WF16) {
+        const float16x8_t f0 = vreinterpretq_f16_u16(h0), f1 = vreinterpretq_f16_u16(h1);
+        wv[0] = vcvt_f32_f16(vget_low_f16(f0));
+        wv[1] = vcvt_high_f32_f16(f0);
+        wv[2] = vcvt_f32_f16(vget_low_f16(f1));
+        wv[3] = vcvt_high_f32_f16(f1);
+    } else {
+        wv[0] = vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(h0), 16));
+        wv[1] = vreinterpretq_f32_u32(vshll_high_n_u16(h0, 16));
+        wv[2] = vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(h1), 16));
+        wv[3] = vreinterpretq_f32_u32(vshll_high_n_u16(h1, 16));
+    }
 }
 
 ARM_INLINE float load_w1(int kind, const uint8_t *w, int64_t i) {
@@ -70,7 +97,7 @@ ARM_INLINE void tile_float(int kind, const uint8_t *wr, const uint8_t *act, size
         int64_t j = 0;
         for (; j + 16 <= len; j += 16) {
             float32x4_t wv[4];
-            for (int k = 0; k < 4; k++) wv[k] = load_w4(kind, wr, i + j + 4 * k);
+            load_w16(kind, wr, i + j, wv);
             for (int t = 0; t < nt; t++)
                 for (int k = 0; k < 4; k++) acc[t][k] = vfmaq_f32(acc[t][k], wv[k], vld1q_f32(a[t] + i + j + 4 * k));
         }
