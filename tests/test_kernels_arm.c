@@ -578,14 +578,14 @@ static void check_type_shapes(uint32_t type) {
     int bad = 0;
     for (int si = 0; si < ns && bad == 0; si++) {
         const int64_t n_in = sizes[si];
-        /* ~ 100k multiply-adds per (shape, level) */
-        int64_t rows_x_tok = 100000 / n_in;
+        /* ~ 300k multiply-adds per (shape, level) */
+        int64_t rows_x_tok = 300000 / n_in;
         if (rows_x_tok < 4) rows_x_tok = 4;
-        int32_t n_tok = 1 + (int32_t)((si * 5 + (int)type) % 17);
+        int32_t n_tok = si == 1 ? 17 : 1 + (int32_t)((si * 5 + (int)type) % 17);
         if (n_tok > rows_x_tok) n_tok = (int32_t)(rows_x_tok > 17 ? 17 : rows_x_tok);
         if (n_in >= 27648) n_tok = 1 + si % 3;
         int64_t n_out = rows_x_tok / n_tok + 3;
-        if (n_out > 70) n_out = 70;
+        if (n_out > 100) n_out = 100;
         problem p;
         REQUIRE(problem_new(&p, type, n_in, n_out, n_tok));
         float *x = malloc(sizeof(float) * (size_t)(n_in * n_tok));
@@ -601,6 +601,14 @@ static void check_type_shapes(uint32_t type) {
         int64_t r0 = 1 + rnd_below((uint32_t)(n_out / 2)), r1 = r0 + 1 + rnd_below((uint32_t)(n_out - r0));
         snprintf(what, sizeof what, "rows [%" PRId64 ", %" PRId64 ")", r0, r1);
         bad += check_gemm(&p, r0, r1, 1 + (int32_t)rnd_below((uint32_t)n_tok), what);
+        /* the second shape: every n_tok from 1 to 17, each on its own
+         * unaligned row range */
+        for (int32_t nt = 1; si == 1 && nt <= n_tok; nt++) {
+            r0 = rnd_below((uint32_t)n_out);
+            r1 = r0 + 1 + rnd_below((uint32_t)(n_out - r0));
+            snprintf(what, sizeof what, "rows [%" PRId64 ", %" PRId64 "), %d tokens", r0, r1, nt);
+            bad += check_gemm(&p, r0, r1, nt, what);
+        }
         free(x);
         problem_free(&p);
     }
