@@ -932,9 +932,15 @@ AI void q_prefill(const int type, const uint8_t *w, size_t wrb, const uint8_t *a
     }
 }
 
+/* an empty dot product is 0, as the scalar level has it */
+static void zero_rows(int64_t r0, int64_t r1, int32_t n_tok, float *y, int64_t ys) {
+    for (int32_t t = 0; t < n_tok; t++) memset(y + t * ys + r0, 0, sizeof(float) * (size_t)(r1 - r0));
+}
+
 AI void q_gemm(const int type, const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in, int64_t r0,
                int64_t r1, int32_t n_tok, float *y, int64_t ys) {
     if (r0 >= r1 || n_tok <= 0) return;
+    if (n_in <= 0) return zero_rows(r0, r1, n_tok, y, ys);
     switch (n_tok) {
     case 1: q_decode(type, 1, w, wrb, act, arb, n_in, r0, r1, y, ys); break;
     case 2: q_decode(type, 2, w, wrb, act, arb, n_in, r0, r1, y, ys); break;
@@ -1012,6 +1018,7 @@ AI void f_tile(const int type, const int T, const uint8_t *w, size_t wrb, int64_
 AI void f_gemm(const int type, const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in, int64_t r0,
                int64_t r1, int32_t n_tok, float *y, int64_t ys) {
     if (r0 >= r1 || n_tok <= 0) return;
+    if (n_in <= 0) return zero_rows(r0, r1, n_tok, y, ys);
     if (n_tok <= 3) { /* decode: every row streamed once */
         for (int64_t r = r0; r < r1; r += 4) {
             const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
