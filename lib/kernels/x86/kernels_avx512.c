@@ -896,8 +896,11 @@ AI void q_prefill(const int type, const uint8_t *w, size_t wrb, const uint8_t *a
     const int GE = t_group_elems(type), CG = CHUNK / GE, PAB = t_pab(type), PWB = t_pwb(type);
     const int64_t ng = (n_in + GE - 1) / GE;
     const size_t tstride = (size_t)CG * (size_t)PAB, wstride = (size_t)CG * (size_t)PWB;
-    for (int32_t t0 = 0; t0 < n_tok; t0 += PF_TB) {
-        const int tn = n_tok - t0 < PF_TB ? n_tok - t0 : PF_TB;
+    /* as many tokens per block as the buffer holds (a multiple of 4): each
+     * unpacked weight group then serves that many tokens */
+    const int TB = (int)(sizeof pa / tstride) / 4 * 4;
+    for (int32_t t0 = 0; t0 < n_tok; t0 += TB) {
+        const int tn = n_tok - t0 < TB ? n_tok - t0 : TB;
         for (int64_t g0 = 0; g0 < ng; g0 += CG) {
             const int64_t gn = ng - g0 < CG ? ng - g0 : CG;
             for (int t = 0; t < tn; t++)
