@@ -271,55 +271,60 @@ AI void transpose4(__m512i a0, __m512i a1, __m512i a2, __m512i a3, __m512i u[4])
  * holds elements 4s .. 4s + 3 of it. */
 AI int legacy_block_of_lane(int L) { return 4 * (L % 4) + L / 4; }
 
-/* The f16 at byte off of each lane's block, for a group of 16 blocks of bb
- * bytes: word permutes (vpermt2w) of plain loads of the group, the 64-byte
- * loads at min(64 j, group - 64) so nothing past the group is read.
- * Everything but the loads folds to constants. */
+/* Words of each lane's block for a group of 16 blocks of bb bytes: the f16
+ * at byte off (output word L, wide = 0) or the u32 at byte off (output
+ * words 2L, 2L + 1, wide = 1). Word permutes (vpermt2w) of plain loads of
+ * the group, the 64-byte loads at min(64 j, group - 64) so that nothing
+ * past the group is read; everything but the loads folds to constants. */
 AI int wg_load_off(int bb, int j) { return 64 * j < 16 * bb - 64 ? 64 * j : 16 * bb - 64; }
-AI int wg_word(int bb, int off, int L) { return (bb * legacy_block_of_lane(L) + off) / 2; }
-/* index of lane L's word in the pair (loads 2p, 2p + 1), -1 if not in it */
-AI int wg_index(int bb, int off, int p, int L) {
-    const int w = wg_word(bb, off, L);
-    if (w / 64 != p) return -1;
+/* source word of output word k, -1 for none */
+AI int wg_word(int bb, int off, int wide, int k) {
+    if (!wide) return k < 16 ? (bb * legacy_block_of_lane(k) + off) / 2 : -1;
+    return (bb * legacy_block_of_lane(k / 2) + off) / 2 + k % 2;
+}
+/* index of output word k in the pair of loads (2p, 2p + 1), -1 if not there */
+AI int wg_index(int bb, int off, int wide, int p, int k) {
+    const int w = wg_word(bb, off, wide, k);
+    if (w < 0 || w / 64 != p) return -1;
     const int o1 = wg_load_off(bb, 2 * p) / 2, o2 = wg_load_off(bb, 2 * p + 1) / 2;
     if (w - o1 >= 0 && w - o1 < 32) return w - o1;
     return 32 + (w - o2);
 }
-AI int wg_idx0(int bb, int off, int p, int L) { return L < 16 && wg_index(bb, off, p, L) >= 0 ? wg_index(bb, off, p, L) : 0; }
-#define WG_BIT(bb, off, p, L) ((uint32_t)(wg_index(bb, off, p, L) >= 0) << (L))
-#define WG_MASK(bb, off, p)                                                                                        \
-    (WG_BIT(bb, off, p, 0) | WG_BIT(bb, off, p, 1) | WG_BIT(bb, off, p, 2) | WG_BIT(bb, off, p, 3) |                 \
-     WG_BIT(bb, off, p, 4) | WG_BIT(bb, off, p, 5) | WG_BIT(bb, off, p, 6) | WG_BIT(bb, off, p, 7) |                 \
-     WG_BIT(bb, off, p, 8) | WG_BIT(bb, off, p, 9) | WG_BIT(bb, off, p, 10) | WG_BIT(bb, off, p, 11) |               \
-     WG_BIT(bb, off, p, 12) | WG_BIT(bb, off, p, 13) | WG_BIT(bb, off, p, 14) | WG_BIT(bb, off, p, 15))
-#define WG_IDX(bb, off, p)                                                                                              \
-    _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (short)wg_idx0(bb, off, p, 15),                \
-                     (short)wg_idx0(bb, off, p, 14), (short)wg_idx0(bb, off, p, 13), (short)wg_idx0(bb, off, p, 12),   \
-                     (short)wg_idx0(bb, off, p, 11), (short)wg_idx0(bb, off, p, 10), (short)wg_idx0(bb, off, p, 9),    \
-                     (short)wg_idx0(bb, off, p, 8), (short)wg_idx0(bb, off, p, 7), (short)wg_idx0(bb, off, p, 6),      \
-                     (short)wg_idx0(bb, off, p, 5), (short)wg_idx0(bb, off, p, 4), (short)wg_idx0(bb, off, p, 3),      \
-                     (short)wg_idx0(bb, off, p, 2), (short)wg_idx0(bb, off, p, 1), (short)wg_idx0(bb, off, p, 0))
+AI int wg_idx0(int bb, int off, int wide, int p, int k) {
+    return wg_index(bb, off, wide, p, k) >= 0 ? wg_index(bb, off, wide, p, k) : 0;
+}
+#define WG_I(k) (short)wg_idx0(bb, off, wide, p, k)
+#define WG_IDX()                                                                                                  \
+    _mm512_set_epi16(WG_I(31), WG_I(30), WG_I(29), WG_I(28), WG_I(27), WG_I(26), WG_I(25), WG_I(24), WG_I(23),     \
+                     WG_I(22), WG_I(21), WG_I(20), WG_I(19), WG_I(18), WG_I(17), WG_I(16), WG_I(15), WG_I(14),     \
+                     WG_I(13), WG_I(12), WG_I(11), WG_I(10), WG_I(9), WG_I(8), WG_I(7), WG_I(6), WG_I(5), WG_I(4), \
+                     WG_I(3), WG_I(2), WG_I(1), WG_I(0))
+#define WG_B(k) ((uint32_t)(wg_index(bb, off, wide, p, k) >= 0) << (k))
+#define WG_B4(k) (WG_B(k) | WG_B(k + 1) | WG_B(k + 2) | WG_B(k + 3))
+#define WG_MASK() (WG_B4(0) | WG_B4(4) | WG_B4(8) | WG_B4(12) | WG_B4(16) | WG_B4(20) | WG_B4(24) | WG_B4(28))
 
-AI __m512 gather_f16(const uint8_t *src, const int bb, const int off) {
-    const int pairs = wg_word(bb, off, 15) / 64 + 1; /* block 15 holds the last word */
+AI __m512i gather_words(const uint8_t *src, const int bb, const int off, const int wide) {
+    const int pairs = wg_word(bb, off, wide, wide ? 31 : 15) / 64 + 1; /* block 15 holds the last word */
     __m512i r = _mm512_setzero_si512();
     UNROLL for (int p = 0; p < 5; p++) {
         if (p >= pairs) break;
         const __m512i z0 = _mm512_loadu_si512(src + wg_load_off(bb, 2 * p));
         const __m512i z1 = _mm512_loadu_si512(src + wg_load_off(bb, 2 * p + 1));
-        const __m512i v = _mm512_permutex2var_epi16(z0, WG_IDX(bb, off, p), z1);
-        r = p == 0 ? v : _mm512_mask_mov_epi16(r, (__mmask32)WG_MASK(bb, off, p), v);
+        const __m512i v = _mm512_permutex2var_epi16(z0, WG_IDX(), z1);
+        r = p == 0 ? v : _mm512_mask_mov_epi16(r, (__mmask32)WG_MASK(), v);
     }
-    return _mm512_cvtph_ps(_mm512_castsi512_si256(r));
+    return r;
 }
+#undef WG_I
+#undef WG_IDX
+#undef WG_B
+#undef WG_B4
+#undef WG_MASK
 
-/* the u32 at off of each lane's block (16 readable bytes there) */
-AI __m512i gather_u32(const uint8_t *src, size_t bb, size_t off) {
-    const uint8_t *p = src + off;
-    __m512i a0 = gather4x128(p, bb), a1 = gather4x128(p + 4 * bb, bb);
-    __m512i a2 = gather4x128(p + 8 * bb, bb), a3 = gather4x128(p + 12 * bb, bb);
-    return _mm512_unpacklo_epi64(_mm512_unpacklo_epi32(a0, a1), _mm512_unpacklo_epi32(a2, a3));
+AI __m512 gather_f16(const uint8_t *src, const int bb, const int off) {
+    return _mm512_cvtph_ps(_mm512_castsi512_si256(gather_words(src, bb, off, 0)));
 }
+AI __m512i gather_u32(const uint8_t *src, const int bb, const int off) { return gather_words(src, bb, off, 1); }
 
 /* 4-bit quants of 16 legacy blocks (qs at qo in blocks of bb bytes) */
 AI void legacy_nibbles(const uint8_t *src, size_t bb, size_t qo, __m512i W[8]) {
