@@ -9,7 +9,7 @@
  *  - activation quantizers: the bytes of quant.c's for random, extreme,
  *    tie-rounding and non-finite input, n from one block to 27648;
  *  - gemm: within 1e-5 of sum |w * a| of the scalar gemm for many shapes
- *    (n_in from one block to 27648, unaligned r0 / r1, n_tok 1..17, a y
+ *    (n_in from one block to 27648, and 0, unaligned r0 / r1, n_tok 1..17, a y
  *    stride wider than the rows, odd addresses), on random blocks,
  *    extreme blocks (all-ones bits, -128 bytes, huge / subnormal / zero
  *    scales, hand-made activation blocks) and the real blocks of
@@ -712,6 +712,24 @@ static void test_gemm_split_invariance(void) {
     }
 }
 
+/* n_in = 0: every (row, token) of the range is 0, as at the scalar level. */
+static void test_gemm_empty_rows(void) {
+    if (!have_levels()) return;
+    static const uint8_t none[64];
+    for (int i = 0; i < N_TYPES; i++) {
+        const uint32_t type = all_types[i];
+        float want[6 * 9], got[6 * 9];
+        for (int k = 0; k < 6 * 9; k++) want[k] = SENTINEL;
+        scalar_table()->gemm[type](none, 0, none, 0, 0, 2, 7, 5, want, 9);
+        for (int l = 0; l < n_levels; l++) {
+            for (int k = 0; k < 6 * 9; k++) got[k] = SENTINEL;
+            levels[l]->gemm[type](none, 0, none, 0, 0, 2, 7, 5, got, 9);
+            CHECKF(memcmp(want, got, sizeof got) == 0, "%s %s: n_in 0 differs from scalar", tname(type),
+                   levels[l]->name);
+        }
+    }
+}
+
 /* The real blocks of ../shared/testdata/quant/<type>.gguf: w (16 rows of
  * 1024) against a and the 16 rows of x as 17 tokens, quantized by the
  * level (bytes as the scalar's) and multiplied. */
@@ -814,6 +832,7 @@ int main(void) {
     RUN(test_gemm_shapes_F32);
     RUN(test_gemm_extreme_blocks);
     RUN(test_gemm_split_invariance);
+    RUN(test_gemm_empty_rows);
     RUN(test_testdata_q8_0);
     RUN(test_testdata_q4_0);
     RUN(test_testdata_q4_K);
