@@ -57,7 +57,14 @@
 #include "kernels/quant.h"
 #include "util/util.h"
 
+/* Everything is inlined into the per-type entry points, where the type and
+ * the tile sizes become constants (switches and loops fold away). Not in
+ * unoptimized builds: there forced inlining makes compiling take minutes. */
+#if defined(__OPTIMIZE__)
 #define AI static inline __attribute__((always_inline))
+#else
+#define AI static inline
+#endif
 
 #if defined(__clang__)
 #define UNROLL _Pragma("unroll")
@@ -379,9 +386,6 @@ AI uint32_t u32_at(const uint8_t *p) {
 /* Q4_K / Q5_K groups are two super-blocks; lane L = 4c + i (c = L / 4,
  * i = L % 4) holds super-block i / 2, sub-block 4 (i % 2) + c; elements
  * 4s .. of it at step s for even c, 4 ((s + 4) % 8) .. for odd c. */
-AI int q4k_sb_of_lane(int L) { return (L % 4) / 2; }
-AI int q4k_sub_of_lane(int L) { return 4 * ((L % 4) % 2) + L / 4; }
-AI int q4k_elem(int L, int s) { return (L / 4) % 2 == 0 ? 4 * s : 4 * ((s + 4) % 8); }
 
 /* dw = d * scale and rmin = dmin * min of each lane's sub-block, from the
  * 12 packed bytes of 6-bit scales and mins of both super-blocks:
@@ -446,7 +450,6 @@ AI void unpack_q5_K(const uint8_t *src, __m512i W[8], __m512 *dw, __m512 *rmin) 
 
 /* Q6_K: one super-block; lane L = 4c + i holds sub-block (of 16)
  * 8 (i % 2) + 4 (i / 2) + c, elements 4s .. at step s. */
-AI int q6k_unit_of_lane(int L) { return 8 * ((L % 4) % 2) + 4 * ((L % 4) / 2) + L / 4; }
 
 AI void unpack_q6_K(const uint8_t *src, __m512i W[4], __m512 *dw) {
     const __m512i ql0 = _mm512_loadu_si512(src), ql1 = _mm512_loadu_si512(src + 64);
@@ -472,7 +475,6 @@ AI void unpack_q6_K(const uint8_t *src, __m512i W[4], __m512 *dw) {
 
 /* Q2_K / Q3_K: one super-block; lane L = 4c + i holds sub-block
  * 8 (c / 2) + 2 i + c % 2, elements 4s .. at step s. */
-AI int q23k_unit_of_lane(int L) { return 8 * ((L / 4) / 2) + 2 * (L % 4) + (L / 4) % 2; }
 
 AI void unpack_q2_K(const uint8_t *src, __m512i W[4], __m512 *dw, __m512 *rmin) {
     const __m512i qs = _mm512_loadu_si512(src + 16);
@@ -573,25 +575,9 @@ AI void unpack_group_at(const int type, const uint8_t *row, int64_t g, int64_t n
 
 /* ---- activation packing --------------------------------------------------------- */
 
-/* byte offset, inside an activation group, of step s of lane L (the layout
- * the loads below produce; kept for reference and for the test of the
- * layout by the scalar comparison) */
-AI int act_offset(int type, int L, int s) {
-    switch (type) {
-    case QTYPE_Q4_0: case QTYPE_Q5_0: case QTYPE_Q8_0:
-        return 34 * legacy_block_of_lane(L) + 2 + 4 * s;
-    case QTYPE_Q4_1: case QTYPE_Q5_1:
-        return 36 * legacy_block_of_lane(L) + 4 + 4 * s;
-    case QTYPE_Q4_K: case QTYPE_Q5_K:
-        return 292 * q4k_sb_of_lane(L) + 4 + 32 * q4k_sub_of_lane(L) + q4k_elem(L, s);
-    case QTYPE_Q6_K:
-        return 4 + 16 * q6k_unit_of_lane(L) + 4 * s;
-    default: /* Q2_K, Q3_K */
-        return 4 + 16 * q23k_unit_of_lane(L) + 4 * s;
-    }
-}
-
-/* The S activation vectors of one group in the lane layout (act_offset). */
+/* The S activation vectors of one group, in the weights' lane layout: step
+ * s of lane L holds the four activations that meet the four weights of
+ * step s of lane L (see the unpack functions for each type's layout). */
 AI void act_vectors(const int type, const uint8_t *src, __m512i A[8]) {
     __m512i U[4];
     if (!t_is_k(type)) {
