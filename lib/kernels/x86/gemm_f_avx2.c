@@ -61,6 +61,7 @@ AVX2_INLINE float hsum_d(__m256d d) {
 AVX2_INLINE void tile_float(const enum fkind kind, const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb,
                             int64_t n, float *y, int64_t ys, const int cont, const int R, const int T) {
     (void)cont; /* never split */
+    const size_t esize = kind == F32 ? 4 : 2;
     __m256d accd[AVX2_RMAX][AVX2_TMAX];
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
@@ -75,6 +76,9 @@ AVX2_INLINE void tile_float(const enum fkind kind, const uint8_t *w, size_t wrb,
 #pragma GCC unroll 8
             for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_ps();
         for (; i < end; i += 8) {
+            /* the next tile's rows, as for the quantized types (x86_avx2.h);
+             * f32 rows are long enough for the hardware prefetcher */
+            if (kind != F32 && i % 32 == 0) avx2_prefetch_next(w + (size_t)R * wrb, i / 32, (size_t)R * 32 * esize);
             __m256 wv[AVX2_RMAX];
 #pragma GCC unroll 8
             for (int r = 0; r < R; r++) wv[r] = load_w8(kind, w + (size_t)r * wrb, i);

@@ -17,11 +17,18 @@
 #include "kernels/quant.h"
 #include "kernels/x86/x86_avx2.h"
 
-/* int16 x 16 = [s[i] x 8, s[i + 1] x 8] from 16 signed bytes s */
-AVX2_INLINE __m256i scale_pair_i8(__m128i s, int i) {
-    const __m128i sel = _mm_set_epi64x((long long)(0x0101010101010101ull * (uint64_t)(i + 1)),
-                                       (long long)(0x0101010101010101ull * (uint64_t)i));
-    return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s, sel));
+/* The 16 per-sub-block scales (signed bytes) as int16: *lo holds scales
+ * 0..7 in both 128-bit lanes, *hi scales 8..15. */
+AVX2_INLINE void scales16(__m128i s, __m256i *lo, __m256i *hi) {
+    *lo = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(s));
+    *hi = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_srli_si128(s, 8)));
+}
+
+/* int16 x 16 = [scale i x 8, scale i + 1 x 8] (i even) from scales16. */
+AVX2_INLINE __m256i scale_pair(__m256i lo, __m256i hi, int i) {
+    const int w = i % 8;
+    const short a = (short)((2 * w + 1) << 8 | 2 * w), b = (short)((2 * w + 3) << 8 | (2 * w + 2));
+    return _mm256_shuffle_epi8(i < 8 ? lo : hi, _mm256_setr_epi16(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b));
 }
 
 /* int16 word i of both 128-bit lanes broadcast to all 16 */
@@ -154,6 +161,8 @@ AVX2_INLINE void tile_q6_K(const uint8_t *w, size_t wrb, const uint8_t *a, size_
             dw[r] = avx2_f16(x->d);
             const __m128i sc = _mm_loadu_si128((const __m128i *)x->scales);
             const __m256i scw = _mm256_cvtepi8_epi16(sc);
+            __m256i sc_lo, sc_hi;
+            scales16(sc, &sc_lo, &sc_hi);
             __m256i isum[AVX2_TMAX];
 #pragma GCC unroll 8
             for (int t = 0; t < T; t++) {
@@ -178,7 +187,7 @@ AVX2_INLINE void tile_q6_K(const uint8_t *w, size_t wrb, const uint8_t *a, size_
                                        : k == 2 ? qh
                                                 : _mm256_srli_epi16(qh, 2);
                     const __m256i q = _mm256_or_si256(lq, _mm256_and_si256(hq, m30));
-                    const __m256i s = scale_pair_i8(sc, 8 * n + 2 * k);
+                    const __m256i s = scale_pair(sc_lo, sc_hi, 8 * n + 2 * k);
 #pragma GCC unroll 8
                     for (int t = 0; t < T; t++) {
                         const int8_t *aq = act_block(a, arb, t, b)->qs + 128 * n + 32 * k;
@@ -254,6 +263,8 @@ AVX2_INLINE void tile_k23(const bool three, const uint8_t *w, size_t wrb, const 
 #pragma GCC unroll 8
                 for (int t = 0; t < T; t++) isum[t] = _mm256_setzero_si256();
             }
+            __m256i sc_lo, sc_hi;
+            scales16(sc, &sc_lo, &sc_hi);
 #pragma GCC unroll 2
             for (int n = 0; n < 2; n++) {
                 const __m256i q2 = _mm256_loadu_si256((const __m256i *)(qs + 32 * n));
@@ -266,7 +277,7 @@ AVX2_INLINE void tile_k23(const bool three, const uint8_t *w, size_t wrb, const 
                         const __m256i h = _mm256_and_si256(hm, _mm256_set1_epi8((char)(1 << bit)));
                         q = _mm256_or_si256(q, bit >= 2 ? _mm256_srli_epi16(h, bit - 2) : _mm256_slli_epi16(h, 2 - bit));
                     }
-                    const __m256i s = scale_pair_i8(sc, 8 * n + 2 * j);
+                    const __m256i s = scale_pair(sc_lo, sc_hi, 8 * n + 2 * j);
 #pragma GCC unroll 8
                     for (int t = 0; t < T; t++) {
                         const int8_t *aq = act_block(a, arb, t, b)->qs + 128 * n + 32 * j;

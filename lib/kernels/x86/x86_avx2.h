@@ -5,19 +5,28 @@
  * ending in _avx2.c or _avx512.c).
  *
  * Invariants
- *  - A gemm is a driver over tiles: a tile computes y for R consecutive
- *    weight rows and T consecutive tokens over the whole row. Every tile
- *    shape of a type runs, for each (row, token), the same sequence of f32
- *    operations (integer sums are exact, so their order is free), and the
- *    final horizontal sum is avx2_hsum. So a result does not depend on
- *    r0, r1, n_tok or on which tile computed it.
+ *  - A gemm is a driver (avx2_gemm_tiled) over tiles: a tile computes y for
+ *    R consecutive weight rows and T consecutive tokens over a run of
+ *    blocks. A result never depends on r0, r1, n_tok, the thread count or
+ *    on which tile computed it:
+ *      quantized types: a tile keeps one (row, token) pair per f32 lane
+ *      (R * T <= 8). Each block's integer dot of a pair is summed exactly
+ *      into its lane and scaled and added with quant_dot.c's f32
+ *      operations in quant_dot.c's order, so every pair gets the scalar
+ *      reference's bits. Long rows may be split into parts, the running
+ *      sum carried over in y (exact).
+ *      float types: every tile shape runs the same f32/f64 operations per
+ *      pair (f32 FMA over fixed 256-element chunks into f64 lanes, a fixed
+ *      final sum); they differ from the scalar's f64 sum by rounding only.
  *  - Integer dot products use maddubs (u8 x s8 -> s16 pairs) and madd.
  *    maddubs saturates at +-32767: its unsigned operand is at most 63 for
  *    the K types and 4/5-bit types, and |w| <= 128 (sign moved onto the
  *    activation) for q8_0; activations are in [-127, 127] (quant.h), so no
- *    pair sum exceeds 2 * 128 * 127 = 32512.
+ *    pair sum exceeds 2 * 128 * 127 = 32512. Integer sums are exact: the
+ *    bounds of quant_dot.c hold for any order of summation.
  *  - Quantizers give the scalar reference's bytes exactly (same amax, same
  *    scale arithmetic, same rounding; NaN and inf inputs included).
+ *  - No state, no allocation: tables and constants are static const.
  */
 #ifndef QWQ_X86_AVX2_H
 #define QWQ_X86_AVX2_H
@@ -85,14 +94,14 @@ AVX2_INLINE __m256i avx2_reduce_lanes(const __m256i *v, const int n) {
         __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v[0]), _mm256_extracti128_si256(v[0], 1));
         s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
         s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
-        return _mm256_zextsi128_si256(_mm_cvtsi32_si128(_mm_cvtsi128_si32(s)));
+        return _mm256_inserti128_si256(_mm256_setzero_si256(), _mm_cvtsi32_si128(_mm_cvtsi128_si32(s)), 0);
     }
     const __m256i a = _mm256_hadd_epi32(v[0], v[1]);
     const __m256i b = n > 2 ? _mm256_hadd_epi32(v[2], n > 3 ? v[3] : z) : z;
     const __m256i e = _mm256_hadd_epi32(a, b); /* low half: lanes 0..3 of v0..v3, high: 4..7 */
     if (n <= 4) {
         const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(e), _mm256_extracti128_si256(e, 1));
-        return _mm256_zextsi128_si256(s);
+        return _mm256_inserti128_si256(_mm256_setzero_si256(), s, 0);
     }
     const __m256i c = _mm256_hadd_epi32(v[4], n > 5 ? v[5] : z);
     const __m256i d = n > 6 ? _mm256_hadd_epi32(v[6], n > 7 ? v[7] : z) : z;
