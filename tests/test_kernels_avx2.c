@@ -361,7 +361,7 @@ static void test_gemm_random(void) {
     NEED_AVX2();
     static const int64_t n_in_q[] = {32, 64, 96, 288, 1056, 5120, 27648};
     static const int64_t n_in_k[] = {256, 512, 768, 5120, 27648};
-    static const int64_t n_in_f[] = {1, 7, 8, 9, 31, 100, 256, 257, 1000, 5120, 27648};
+    static const int64_t n_in_f[] = {1, 7, 8, 9, 31, 100, 256, 257, 1000, 2051, 4097, 5120, 27648};
     static const int32_t toks_small[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 64};
     static const int32_t toks_large[] = {1, 2, 3, 17, 64};
     int cases = 0;
@@ -369,7 +369,7 @@ static void test_gemm_random(void) {
         const uint32_t type = all_types[ti];
         const qtype_info *qi = qtype_get(type);
         const int64_t *ns = qi->block_elems == 256 ? n_in_k : qi->block_elems == 32 ? n_in_q : n_in_f;
-        const int nn = qi->block_elems == 256 ? 5 : qi->block_elems == 32 ? 7 : 11;
+        const int nn = qi->block_elems == 256 ? 5 : qi->block_elems == 32 ? 7 : 13;
         int problems = 0;
         for (int k = 0; k < nn && !problems; k++) {
             const int64_t n_in = ns[k];

@@ -12,20 +12,20 @@
 
 /* Cache blocking. Tokens go in groups whose activations (for the part of
  * the rows in work) stay in L2 while every block of AVX2_RMAX rows uses
- * them; the weights are read from memory once per group. Long rows of the
- * quantized types are split into parts of SPLIT_ELEMS elements so that a
- * group can hold many tokens (fewer passes over the weights): the tiles
- * carry each pair's running sum over in y. ACT_GROUP_BYTES is half the
- * smallest L2 of AVX2 CPUs (256 KiB). */
-enum { ACT_GROUP_BYTES = 128 * 1024, SPLIT_ELEMS = 4096 };
+ * them; the weights are read from memory once per group. Long rows are
+ * split into parts (the tile set's `split` elements) so that a group can
+ * hold many tokens (fewer passes over the weights): the tiles carry each
+ * pair's running sum over in y. ACT_GROUP_BYTES is half the smallest L2 of
+ * AVX2 CPUs (256 KiB). */
+enum { ACT_GROUP_BYTES = 128 * 1024 };
 
 void avx2_gemm_tiled(const avx2_tiles *k, const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb,
                      int64_t n_in, int64_t r0, int64_t r1, int32_t n_tok, float *y, int64_t ys) {
     const int T = k->tok;
-    /* the parts of the rows: whole rows, or SPLIT_ELEMS (a multiple of
-     * every block size) at a time when rows are long and tokens many */
+    /* the parts of the rows: whole rows, or k->split elements (a multiple
+     * of the block size) at a time when rows are long and tokens many */
     int64_t part = n_in;
-    if (k->splittable && n_tok > T && n_in >= 2 * SPLIT_ELEMS) part = SPLIT_ELEMS;
+    if (n_tok > T && n_in >= 2 * k->split) part = k->split;
     const qtype_info *wi = qtype_get(k->type), *ai = qtype_get(quant_act_type(k->type));
     const size_t w_part = (size_t)(part / wi->block_elems) * wi->block_bytes;
     const size_t a_part = (size_t)(part / ai->block_elems) * ai->block_bytes;

@@ -182,14 +182,17 @@ AVX2_INLINE __m256 avx2_load_pairs(const float *y, int64_t ys, const int R, cons
 
 /* ---- the tile driver ------------------------------------------------------------ */
 
-enum { AVX2_RMAX = 8, AVX2_TMAX = 4 };
+/* AVX2_FLOAT_PART: the float tiles' fixed parts (see gemm_f_avx2.c);
+ * AVX2_SPLIT_Q: where the driver splits rows of quantized types (any
+ * multiple of 256 would give the same bits). */
+enum { AVX2_RMAX = 8, AVX2_TMAX = 4, AVX2_FLOAT_PART = 1024, AVX2_SPLIT_Q = 4096 };
 
 /* A tile: y for its rows and tokens over n elements of the rows (w and a
- * point at the first block). With cont, the quantized types continue the
- * per-pair running sums stored in y (f32, exact) instead of starting
- * from 0: splitting a row into parts keeps every pair's sequence of
+ * point at the first block). With cont, it continues the per-pair running
+ * sums stored in y (f32) instead of starting from 0: splitting a row at a
+ * multiple of the tile set's `split` keeps every pair's sequence of
  * operations, so the driver may split long rows to keep activations in
- * L2. Float types are never split (cont is 0). */
+ * L2. */
 typedef void (*avx2_tile_fn)(const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, int64_t n, float *y,
                              int64_t ys, int cont);
 
@@ -198,7 +201,7 @@ typedef void (*avx2_tile_fn)(const uint8_t *w, size_t wrb, const uint8_t *a, siz
  * rows[c] is 1). AVX2_RMAX is a multiple of every rows[c]. */
 typedef struct avx2_tiles {
     uint32_t type;
-    int splittable; /* rows may be split (cont supported) */
+    int split; /* rows may be split at multiples of this many elements */
     int tok;
     int rows[AVX2_TMAX + 1];
     avx2_tile_fn big[AVX2_TMAX + 1];
@@ -226,7 +229,7 @@ void avx2_gemm_tiled(const avx2_tiles *k, const uint8_t *w, size_t wrb, const ui
     AVX2_TILE(nm, body, 1, 3)                                                                                 \
     AVX2_TILE(nm, body, 1, 4)                                                                                 \
     static const avx2_tiles nm##_tiles = {qtype,                                                              \
-                                          1,                                                                  \
+                                          AVX2_SPLIT_Q,                                                       \
                                           4,                                                                  \
                                           {0, 8, 4, 2, 2},                                                    \
                                           {NULL, nm##_8x1, nm##_4x2, nm##_2x3, nm##_2x4},                     \
