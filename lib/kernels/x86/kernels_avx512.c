@@ -685,38 +685,6 @@ AI __m512 group_dot(const int type, const __m512i W[8], __m512 dw, __m512 rmin, 
     return F;
 }
 
-/* group_dot for two rows at once, sharing the activation loads: the same
- * operations per (row, token) as group_dot, so the same bits. */
-AI void group_dot2(const int type, const __m512i W0[8], __m512 dw0, __m512 rm0, const __m512i W1[8], __m512 dw1,
-                   __m512 rm1, const uint8_t *pa, __m512 *F0, __m512 *F1) {
-    const int S = t_steps(type);
-    const __m512i c = _mm512_load_si512(pa + 64 * S);
-    __m512i i00 = c, i01 = _mm512_setzero_si512(), i10 = c, i11 = _mm512_setzero_si512();
-    UNROLL for (int s = 0; s < 8; s += 2) {
-        if (s >= S) break;
-        const __m512i a0 = _mm512_load_si512(pa + 64 * s), a1 = _mm512_load_si512(pa + 64 * (s + 1));
-        i00 = _mm512_dpbusd_epi32(i00, W0[s], a0);
-        i01 = _mm512_dpbusd_epi32(i01, W0[s + 1], a1);
-        i10 = _mm512_dpbusd_epi32(i10, W1[s], a0);
-        i11 = _mm512_dpbusd_epi32(i11, W1[s + 1], a1);
-    }
-    const __m512 da = _mm512_load_ps((const float *)(pa + 64 * (S + 1)));
-    __m512 f0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(i00, i01)), _mm512_mul_ps(dw0, da), *F0);
-    __m512 f1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(i10, i11)), _mm512_mul_ps(dw1, da), *F1);
-    if (t_min(type) != MIN_NONE) {
-        const __m512 am = _mm512_load_ps((const float *)(pa + 64 * (S + 2)));
-        if (t_min(type) == MIN_SUB) {
-            f0 = _mm512_fnmadd_ps(rm0, am, f0);
-            f1 = _mm512_fnmadd_ps(rm1, am, f1);
-        } else {
-            f0 = _mm512_fmadd_ps(rm0, am, f0);
-            f1 = _mm512_fmadd_ps(rm1, am, f1);
-        }
-    }
-    *F0 = f0;
-    *F1 = f1;
-}
-
 /* ---- decode: rows streamed once, weights unpacked in registers ---------------------- */
 
 enum { DECODE_MAX_TOK = 4, DECODE_BUF = 96 * 1024 };
@@ -731,41 +699,14 @@ AI void prefetch_group(const uint8_t *row, int64_t g, size_t WG) {
     for (size_t o = 0; o < WG; o += 64) _mm_prefetch((const char *)(pf + o), _MM_HINT_T0);
 }
 
-/* Two rows, one token (the common decode case). */
-AI void q_rows2_t1(const int type, const uint8_t *row0, const uint8_t *row1, int64_t n_in, const uint8_t *pa,
-                   int64_t gA, int64_t gB, float *acc0, float *acc1) {
-    const int CG = CHUNK / t_group_elems(type), PAB = t_pab(type);
-    const size_t WG = (size_t)t_wgroup(type);
-    for (int64_t c0 = gA; c0 < gB; c0 += CG) {
-        const int64_t c1 = c0 + CG < gB ? c0 + CG : gB;
-        __m512 F0 = _mm512_setzero_ps(), F1 = _mm512_setzero_ps();
-        for (int64_t g = c0; g < c1; g++) {
-            prefetch_group(row0, g, WG);
-            prefetch_group(row1, g, WG);
-            __m512i W0[8], W1[8];
-            __m512 dw0, rm0, dw1, rm1;
-            unpack_group_at(type, row0, g, n_in, W0, &dw0, &rm0);
-            unpack_group_at(type, row1, g, n_in, W1, &dw1, &rm1);
-            group_dot2(type, W0, dw0, rm0, W1, dw1, rm1, pa + (size_t)(g - gA) * (size_t)PAB, &F0, &F1);
-        }
-        *acc0 += hsum16(F0);
-        *acc1 += hsum16(F1);
-    }
-}
-
 AI void q_rows(const int type, const int T, const uint8_t *w, size_t wrb, int64_t n_in, int64_t r0, int64_t r1,
                const uint8_t *pa, size_t tstride, int64_t gA, int64_t gB, int first, float *y, int64_t ys) {
     const int CG = CHUNK / t_group_elems(type), PAB = t_pab(type);
     const size_t WG = (size_t)t_wgroup(type);
-    int64_t r = r0;
-    if (T == 1)
-        for (; r + 1 < r1; r += 2) {
-            float a0 = first ? 0.0f : y[r], a1 = first ? 0.0f : y[r + 1];
-            q_rows2_t1(type, w + (size_t)r * wrb, w + (size_t)(r + 1) * wrb, n_in, pa, gA, gB, &a0, &a1);
-            y[r] = a0;
-            y[r + 1] = a1;
-        }
-    for (; r < r1; r++) {
+    /* one row after the other: the weights are one continuous stream, which
+     * the hardware prefetchers follow best (two rows interleaved were 25%
+     * slower from memory) */
+    for (int64_t r = r0; r < r1; r++) {
         const uint8_t *row = w + (size_t)r * wrb;
         float acc[DECODE_MAX_TOK];
         UNROLL for (int t = 0; t < DECODE_MAX_TOK; t++) acc[t] = t < T && !first ? y[t * ys + r] : 0.0f;
