@@ -21,7 +21,7 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wvla -Wstrict-prototypes
 CSTD    := -std=c11 -D_GNU_SOURCE
 CFLAGS_COMMON := $(CSTD) $(OPT) -g $(WARN) -pthread -ffp-contract=off -Iinclude -Ilib
 ifeq ($(NATIVE),1)
-CFLAGS_COMMON += -march=native
+CFLAGS_COMMON += -march=native # only with NATIVE=1 (this branch)
 endif
 ifeq ($(OPENMP),1)
 CFLAGS_COMMON += -fopenmp -DQWQ_OPENMP
