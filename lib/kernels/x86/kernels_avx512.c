@@ -256,7 +256,15 @@ AI __m512i chunk_mask(int c) {
 /* m ? b : a, bitwise, overwriting a (no copy of the mask register) */
 AI __m512i select_bits(__m512i a, __m512i b, __m512i m) { return _mm512_ternarylogic_epi32(a, b, m, 0xD8); }
 
-AI __m512i gather4x128(const uint8_t *p, size_t stride) {
+/* ins: with vinserti32x4 instead (the shuffle pipes): decode has room on
+ * those and none on the ones the blends use; prefill the other way round */
+AI __m512i gather4x128(const uint8_t *p, size_t stride, const int ins) {
+    if (ins) {
+        __m512i a = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p));
+        a = _mm512_inserti32x4(a, _mm_loadu_si128((const __m128i *)(p + stride)), 1);
+        a = _mm512_inserti32x4(a, _mm_loadu_si128((const __m128i *)(p + 2 * stride)), 2);
+        return _mm512_inserti32x4(a, _mm_loadu_si128((const __m128i *)(p + 3 * stride)), 3);
+    }
     __m512i a = bcast128(p);
     a = select_bits(a, bcast128(p + stride), chunk_mask(1));
     a = select_bits(a, bcast128(p + 2 * stride), chunk_mask(2));
@@ -334,10 +342,10 @@ AI __m512 gather_f16(const uint8_t *src, const int bb, const int off) {
 AI __m512i gather_u32(const uint8_t *src, const int bb, const int off) { return gather_words(src, bb, off, 1); }
 
 /* 4-bit quants of 16 legacy blocks (qs at qo in blocks of bb bytes) */
-AI void legacy_nibbles(const uint8_t *src, size_t bb, size_t qo, __m512i W[8]) {
+AI void legacy_nibbles(const uint8_t *src, size_t bb, size_t qo, __m512i W[8], const int ins) {
     __m512i U[4];
-    transpose4(gather4x128(src + qo, bb), gather4x128(src + 4 * bb + qo, bb), gather4x128(src + 8 * bb + qo, bb),
-               gather4x128(src + 12 * bb + qo, bb), U);
+    transpose4(gather4x128(src + qo, bb, ins), gather4x128(src + 4 * bb + qo, bb, ins),
+               gather4x128(src + 8 * bb + qo, bb, ins), gather4x128(src + 12 * bb + qo, bb, ins), U);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     UNROLL for (int k = 0; k < 4; k++) {
         W[k] = _mm512_and_si512(U[k], m4);
@@ -359,13 +367,13 @@ AI void legacy_qh(__m512i Q, __m512i W[8]) {
     }
 }
 
-AI void unpack_q8_0(const uint8_t *src, __m512i W[8], __m512 *dw) {
+AI void unpack_q8_0(const uint8_t *src, __m512i W[8], __m512 *dw, const int ins) {
     const __m512i x80 = _mm512_set1_epi8((char)0x80);
     UNROLL for (int h = 0; h < 2; h++) {
         __m512i U[4];
         const uint8_t *p = src + 2 + 16 * h;
-        transpose4(gather4x128(p, 34), gather4x128(p + 4 * 34, 34), gather4x128(p + 8 * 34, 34),
-                   gather4x128(p + 12 * 34, 34), U);
+        transpose4(gather4x128(p, 34, ins), gather4x128(p + 4 * 34, 34, ins), gather4x128(p + 8 * 34, 34, ins),
+                   gather4x128(p + 12 * 34, 34, ins), U);
         UNROLL for (int k = 0; k < 4; k++) W[4 * h + k] = _mm512_xor_si512(U[k], x80);
     }
     *dw = gather_f16(src, 34, 0);
@@ -525,29 +533,29 @@ AI void unpack_q3_K(const uint8_t *src, __m512i W[4], __m512 *dw) {
 }
 
 /* One full group of a row: S vectors, dw and (for types with minimums) rmin. */
-AI void unpack_group(const int type, const uint8_t *src, __m512i W[8], __m512 *dw, __m512 *rmin) {
+AI void unpack_group(const int type, const uint8_t *src, __m512i W[8], __m512 *dw, __m512 *rmin, const int ins) {
     switch (type) {
     case QTYPE_Q4_0:
-        legacy_nibbles(src, 18, 2, W);
+        legacy_nibbles(src, 18, 2, W, ins);
         *dw = gather_f16(src, 18, 0);
         break;
     case QTYPE_Q4_1:
-        legacy_nibbles(src, 20, 4, W);
+        legacy_nibbles(src, 20, 4, W, ins);
         *dw = gather_f16(src, 20, 0);
         *rmin = gather_f16(src, 20, 2);
         break;
     case QTYPE_Q5_0:
-        legacy_nibbles(src, 22, 6, W);
+        legacy_nibbles(src, 22, 6, W, ins);
         legacy_qh(gather_u32(src, 22, 2), W);
         *dw = gather_f16(src, 22, 0);
         break;
     case QTYPE_Q5_1:
-        legacy_nibbles(src, 24, 8, W);
+        legacy_nibbles(src, 24, 8, W, ins);
         legacy_qh(gather_u32(src, 24, 4), W);
         *dw = gather_f16(src, 24, 0);
         *rmin = gather_f16(src, 24, 2);
         break;
-    case QTYPE_Q8_0: unpack_q8_0(src, W, dw); break;
+    case QTYPE_Q8_0: unpack_q8_0(src, W, dw, ins); break;
     case QTYPE_Q2_K: unpack_q2_K(src, W, dw, rmin); break;
     case QTYPE_Q3_K: unpack_q3_K(src, W, dw); break;
     case QTYPE_Q4_K: unpack_q4_K(src, W, dw, rmin); break;
@@ -559,17 +567,17 @@ AI void unpack_group(const int type, const uint8_t *src, __m512i W[8], __m512 *d
 /* Group g of a weight row of n_in elements; a partial last group is copied
  * into a zero-filled buffer first (zero blocks have zero scales). */
 AI void unpack_group_at(const int type, const uint8_t *row, int64_t g, int64_t n_in, __m512i W[8], __m512 *dw,
-                        __m512 *rmin) {
+                        __m512 *rmin, const int ins) {
     const int GE = t_group_elems(type);
     *rmin = _mm512_setzero_ps();
     if ((g + 1) * GE <= n_in) {
-        unpack_group(type, row + (size_t)g * (size_t)t_wgroup(type), W, dw, rmin);
+        unpack_group(type, row + (size_t)g * (size_t)t_wgroup(type), W, dw, rmin, ins);
     } else {
         _Alignas(64) uint8_t buf[544];
         memset(buf, 0, sizeof buf);
         const int64_t blocks = (n_in - g * GE) / t_wblock_elems(type);
         memcpy(buf, row + (size_t)g * (size_t)t_wgroup(type), (size_t)blocks * (size_t)t_wblock(type));
-        unpack_group(type, buf, W, dw, rmin);
+        unpack_group(type, buf, W, dw, rmin, ins);
     }
 }
 
@@ -584,8 +592,8 @@ AI void act_vectors(const int type, const uint8_t *src, __m512i A[8]) {
         const size_t ab = (size_t)t_ablock(type), qo = ab == 34 ? 2 : 4;
         UNROLL for (int h = 0; h < 2; h++) {
             const uint8_t *p = src + qo + 16 * h;
-            transpose4(gather4x128(p, ab), gather4x128(p + 4 * ab, ab), gather4x128(p + 8 * ab, ab),
-                       gather4x128(p + 12 * ab, ab), U);
+            transpose4(gather4x128(p, ab, 0), gather4x128(p + 4 * ab, ab, 0), gather4x128(p + 8 * ab, ab, 0),
+                       gather4x128(p + 12 * ab, ab, 0), U);
             UNROLL for (int k = 0; k < 4; k++) A[4 * h + k] = U[k];
         }
     } else if (type == QTYPE_Q6_K) {
@@ -723,7 +731,7 @@ AI void q_rows(const int type, const int T, const uint8_t *w, size_t wrb, int64_
                 prefetch_group(row, g, WG);
                 __m512i W[8];
                 __m512 dw, rmin;
-                unpack_group_at(type, row, g, n_in, W, &dw, &rmin);
+                unpack_group_at(type, row, g, n_in, W, &dw, &rmin, 1);
                 const uint8_t *pg = pa + (size_t)(g - gA) * (size_t)PAB;
                 UNROLL for (int t = 0; t < DECODE_MAX_TOK; t++)
                     if (t < T) F[t] = group_dot(type, W, dw, rmin, pg + (size_t)t * tstride, F[t]);
@@ -850,7 +858,7 @@ AI void q_prefill(const int type, const uint8_t *w, size_t wrb, const uint8_t *a
                     for (int64_t g = 0; g < gn; g++) {
                         __m512i W[8];
                         __m512 dw, rmin;
-                        unpack_group_at(type, row, g0 + g, n_in, W, &dw, &rmin);
+                        unpack_group_at(type, row, g0 + g, n_in, W, &dw, &rmin, 0);
                         uint8_t *d = wb + (size_t)r * wstride + (size_t)g * (size_t)PWB;
                         const int S = t_steps(type);
                         UNROLL for (int s = 0; s < 8; s++) {
