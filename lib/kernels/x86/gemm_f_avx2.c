@@ -89,7 +89,7 @@ AVX2_INLINE void tile_float(const enum fkind kind, const uint8_t *w, size_t wrb,
             for (; i < end; i += 8) {
                 /* the next tile's rows, as for the quantized types (x86_avx2.h);
                  * f32 rows are long enough for the hardware prefetcher */
-                if (kind != F32 && i % 32 == 0) avx2_prefetch_next(w + (size_t)R * wrb, i / 32, (size_t)R * 32 * esize);
+                if (kind != F32 && i % 32 == 0) avx2_prefetch_next(w, (size_t)R * wrb, i / 32, (size_t)R * 32 * esize);
                 __m256 wv[AVX2_RMAX];
 #pragma GCC unroll 8
                 for (int r = 0; r < R; r++) wv[r] = load_w8(kind, w + (size_t)r * wrb, i);

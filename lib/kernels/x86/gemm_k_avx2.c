@@ -60,7 +60,7 @@ AVX2_INLINE void tile_k45(const bool five, const uint8_t *w, size_t wrb, const u
     __m256 acc = cont ? avx2_load_pairs(y, ys, R, T) : _mm256_setzero_ps();
 
     for (int64_t b = 0; b < nb; b++) {
-        avx2_prefetch_next(w + (size_t)R * wrb, b, (size_t)R * (five ? sizeof(block_q5_K) : sizeof(block_q4_K)));
+        avx2_prefetch_next(w, (size_t)R * wrb, b, (size_t)R * (five ? sizeof(block_q5_K) : sizeof(block_q4_K)));
         __m256i dots[8];
         float dw[AVX2_RMAX], dmw[AVX2_RMAX], da[AVX2_TMAX];
 #pragma GCC unroll 8
@@ -150,7 +150,7 @@ AVX2_INLINE void tile_q6_K(const uint8_t *w, size_t wrb, const uint8_t *a, size_
     __m256 acc = cont ? avx2_load_pairs(y, ys, R, T) : _mm256_setzero_ps();
 
     for (int64_t b = 0; b < nb; b++) {
-        avx2_prefetch_next(w + (size_t)R * wrb, b, (size_t)R * (sizeof(block_q6_K)));
+        avx2_prefetch_next(w, (size_t)R * wrb, b, (size_t)R * (sizeof(block_q6_K)));
         __m256i dots[8];
         float dw[AVX2_RMAX], da[AVX2_TMAX];
 #pragma GCC unroll 8
@@ -230,7 +230,7 @@ AVX2_INLINE void tile_k23(const bool three, const uint8_t *w, size_t wrb, const 
     __m256 acc = cont ? avx2_load_pairs(y, ys, R, T) : _mm256_setzero_ps();
 
     for (int64_t b = 0; b < nb; b++) {
-        avx2_prefetch_next(w + (size_t)R * wrb, b, (size_t)R * (three ? sizeof(block_q3_K) : sizeof(block_q2_K)));
+        avx2_prefetch_next(w, (size_t)R * wrb, b, (size_t)R * (three ? sizeof(block_q3_K) : sizeof(block_q2_K)));
         __m256i dots[8];
         float dw[AVX2_RMAX], dmw[AVX2_RMAX], da[AVX2_TMAX];
 #pragma GCC unroll 8

@@ -73,7 +73,7 @@ AVX2_INLINE void tile_q32(const enum kind kind, const uint8_t *w, size_t wrb, co
     __m256 acc = cont ? avx2_load_pairs(y, ys, R, T) : _mm256_setzero_ps();
 
     for (int64_t b = 0; b < nb; b++) {
-        avx2_prefetch_next(w + (size_t)R * wrb, b, (size_t)R * wbytes);
+        avx2_prefetch_next(w, (size_t)R * wrb, b, (size_t)R * wbytes);
         __m256i wq[AVX2_RMAX], wu[AVX2_RMAX], dots[8];
         uint16_t wd[AVX2_RMAX], wm[AVX2_RMAX], ad[AVX2_TMAX], as[AVX2_TMAX];
         if (T == 1) {

@@ -126,15 +126,16 @@ AVX2_INLINE __m256i avx2_reduce_lanes16(const __m256i *v, const int n) {
 }
 
 /* Prefetches the part of the next tile's rows (the R rows after this
- * tile's, contiguous in memory: [next, next + R * wrb)) that matches block
- * b of this tile: bytes [next + b * L, next + (b + 1) * L), L = R * block
- * bytes. Rows are short (a few KB), so the hardware prefetcher alone does
- * not run far enough ahead of R interleaved streams that end so soon; the
- * next tile's bytes are contiguous and a whole tile ahead. Prefetches never
- * fault, so reading past the matrix is harmless. */
-AVX2_INLINE void avx2_prefetch_next(const uint8_t *next, int64_t b, size_t L) {
-    const char *p = (const char *)next + (size_t)b * L;
-    for (size_t k = 0; k <= (L + 63) / 64; k++) _mm_prefetch(p + 64 * k, _MM_HINT_T0);
+ * tile's, contiguous in memory: bytes [off, off + R * wrb) from w, off =
+ * R * wrb) that matches block b of this tile: [off + b * L, off + (b + 1) *
+ * L), L = R * block bytes. Rows are short (a few KB), so the hardware
+ * prefetcher alone does not run far enough ahead of R interleaved streams
+ * that end so soon; the next tile's bytes are contiguous and a whole tile
+ * ahead. Prefetches never fault, so addresses past the matrix (the last
+ * tile's "next") are harmless; they are formed as integers. */
+AVX2_INLINE void avx2_prefetch_next(const uint8_t *w, size_t off, int64_t b, size_t L) {
+    const uintptr_t p = (uintptr_t)w + off + (size_t)b * L;
+    for (size_t k = 0; k <= (L + 63) / 64; k++) _mm_prefetch((const char *)(p + 64 * k), _MM_HINT_T0);
 }
 
 /* Pair lanes: lane p = r * T + t of an R x T tile (R * T <= 8) holds the
