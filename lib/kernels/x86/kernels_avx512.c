@@ -456,14 +456,15 @@ AI void unpack_q5_K(const uint8_t *src, __m512i W[8], __m512 *dw, __m512 *rmin) 
     __m512i H[4];
     const __m512i y0 = bcast256(src + 16), y1 = bcast256(src + 176 + 16);
     transpose4(y0, y0, y1, y1, H);
-    const __m512i ucnt = _mm512_set_epi32(7, 3, 7, 3, 6, 2, 6, 2, 5, 1, 5, 1, 4, 0, 4, 0);
+    /* bit u of every byte, u = the lane's sub-block: 4 (i % 2) + c */
+    const __m512i ubit = _mm512_set_epi32(0x80808080, 0x08080808, 0x80808080, 0x08080808, 0x40404040, 0x04040404,
+                                          0x40404040, 0x04040404, 0x20202020, 0x02020202, 0x20202020, 0x02020202,
+                                          0x10101010, 0x01010101, 0x10101010, 0x01010101);
     const __m512i b16 = _mm512_set1_epi8(0x10);
     UNROLL for (int k = 0; k < 4; k++) {
         __m512i sw = _mm512_shuffle_i64x2(H[k], H[k], _MM_SHUFFLE(2, 3, 0, 1));
-        __m512i h0 = _mm512_slli_epi32(_mm512_srlv_epi32(H[k], ucnt), 4);
-        __m512i h1 = _mm512_slli_epi32(_mm512_srlv_epi32(sw, ucnt), 4);
-        W[k] = _mm512_ternarylogic_epi32(W[k], h0, b16, 0xF8);
-        W[4 + k] = _mm512_ternarylogic_epi32(W[4 + k], h1, b16, 0xF8);
+        W[k] = _mm512_mask_add_epi8(W[k], _mm512_test_epi8_mask(H[k], ubit), W[k], b16);
+        W[4 + k] = _mm512_mask_add_epi8(W[4 + k], _mm512_test_epi8_mask(sw, ubit), W[4 + k], b16);
     }
     q4k_dw(src, src + 176, dw, rmin);
 }
