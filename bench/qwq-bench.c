@@ -342,6 +342,7 @@ static void probe_work(void *ctx, int w, int nw) {
 typedef struct probe_result {
     double best, med, min;
     int passes;
+    double others; /* share of the CPUs other processes used meanwhile */
 } probe_result;
 
 typedef struct probe {
@@ -383,13 +384,14 @@ static int probe_open(probe *pr, int n_threads, uint64_t want) {
 static probe_result probe_run(probe *pr, int passes) {
     double gbs[64];
     if (passes > 64) passes = 64;
+    cpu_sample c0 = cpu_sample_now();
     for (int i = 0; i < passes; i++) {
         double t0 = now_s();
         pool_run(pr->pool, probe_work, &pr->job);
         gbs[i] = (double)pr->job.bytes / (now_s() - t0) / 1e9;
     }
     stats s = summarize(gbs, passes);
-    probe_result r = {s.max, s.med, s.min, passes};
+    probe_result r = {s.max, s.med, s.min, passes, cpu_share_between(c0, cpu_sample_now()).others};
     return r;
 }
 
@@ -594,7 +596,7 @@ int main(int argc, char **argv) {
     /* ---- decode, between two probes ---- */
     probe pr;
     int have_probe = 0, hwm_was_reset = 0;
-    probe_result pb = {0, 0, 0, 0}, pa = {0, 0, 0, 0};
+    probe_result pb = {0, 0, 0, 0, -1}, pa = {0, 0, 0, 0, -1};
     uint64_t probe_bytes = 0;
     stats tg = {0, 0, 0, 0};
     rss_sample rss_tg = rss_pp;
@@ -750,8 +752,9 @@ int main(int argc, char **argv) {
         fprintf(f,
                 "    \"before_best_gb_s\": %.3f,\n    \"before_median_gb_s\": %.3f,\n"
                 "    \"after_best_gb_s\": %.3f,\n    \"after_median_gb_s\": %.3f,\n"
-                "    \"gb_s\": %.3f,\n    \"median_gb_s\": %.3f\n  }\n}\n",
-                pb.best, pb.med, pa.best, pa.med, probe_ref, probe_ref_med);
+                "    \"gb_s\": %.3f,\n    \"median_gb_s\": %.3f,\n    \"before_cpu_others\": %.3f,\n"
+                "    \"after_cpu_others\": %.3f\n  }\n}\n",
+                pb.best, pb.med, pa.best, pa.med, probe_ref, probe_ref_med, pb.others, pa.others);
     } else {
         printf("qwq-bench %s   %s\n", qwq_version(), ts);
         printf("model    %s\n", path);
@@ -793,11 +796,13 @@ int main(int argc, char **argv) {
                 printf("decode   %.1f%% of the probe (%.2f GB/s of %.2f GB/s, mean of the two bests)\n", eff * 100,
                        dec_gbs, probe_ref);
         }
-        if (pp_share.others >= 0 || tg_share.others >= 0)
-            printf("machine  other processes used %.0f%% (prefill) / %.0f%% (decode) of the CPUs, steal %.0f%% / "
-                   "%.0f%%%s\n",
-                   pp_share.others * 100, tg_share.others * 100, pp_share.steal * 100, tg_share.steal * 100,
-                   pp_share.others > 0.1 || tg_share.others > 0.1 || pp_share.steal > 0.1 || tg_share.steal > 0.1
+        if (pp_share.others >= 0 || tg_share.others >= 0 || pb.others >= 0)
+            printf("machine  other processes used %.0f%% (prefill) / %.0f%% (decode) / %.0f%% and %.0f%% (probes) of "
+                   "the CPUs, steal %.0f%% / %.0f%%%s\n",
+                   pp_share.others * 100, tg_share.others * 100, pb.others * 100, pa.others * 100,
+                   pp_share.steal * 100, tg_share.steal * 100,
+                   pp_share.others > 0.1 || tg_share.others > 0.1 || pb.others > 0.1 || pa.others > 0.1 ||
+                           pp_share.steal > 0.1 || tg_share.steal > 0.1
                        ? ": the figures are not reliable"
                        : "");
         if (simd_used == QWQ_SIMD_SCALAR) printf("note     scalar kernels (no SIMD level in use)\n");
