@@ -117,7 +117,7 @@ test: all $(TESTS) cross-aarch64
 # phase. Nothing to do on an aarch64 host.
 AARCH64_CC    ?= aarch64-linux-gnu-gcc
 AARCH64_AR    ?= aarch64-linux-gnu-ar
-AARCH64_TESTS := test_ops test_quant test_kernels_arm test_reference
+AARCH64_TESTS := test_ops test_quant test_kernels_arm test_attn test_reference
 .PHONY: cross-aarch64 test-aarch64
 test-aarch64: cross-aarch64
 	@sh tests/run.sh --aarch64-only $(BUILD)

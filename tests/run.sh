@@ -46,7 +46,7 @@ done
 # reported as skipped, and as failures under CI=true. An aarch64 host ran the
 # ARM kernels natively above, so it has no second phase.
 a64=$build/aarch64
-a64_all="test_ops test_quant test_kernels_arm test_reference"
+a64_all="test_ops test_quant test_kernels_arm test_attn test_reference"
 a64_kernels="test_ops test_kernels_arm"
 a64_qemu=${QEMU_AARCH64:-qemu-aarch64}
 a64_root=${QEMU_LD_PREFIX:-/usr/aarch64-linux-gnu}

@@ -52,6 +52,7 @@ void kernels_fill_scalar(kernel_table *t) {
     SET(F32) SET(F16) SET(BF16) SET(Q4_0) SET(Q4_1) SET(Q5_0) SET(Q5_1) SET(Q8_0)
     SET(Q2_K) SET(Q3_K) SET(Q4_K) SET(Q5_K) SET(Q6_K)
 #undef SET
+    t->attention = attn_scalar;
 }
 
 /* ---- detection ------------------------------------------------------------- */

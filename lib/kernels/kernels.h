@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/attn.h"
 #include "kernels/qtypes.h"
 #include "qwq.h"
 
@@ -36,6 +37,7 @@ typedef struct kernel_table {
     const char *name; /* "scalar", "avx2", "avx512", "neon", "dotprod" */
     gemm_fn gemm[QTYPE_COUNT];
     act_quantize_fn quantize[QTYPE_COUNT]; /* keyed by the weight type */
+    attn_fn attention;                     /* causal attention of a tile (attn.h) */
 } kernel_table;
 
 /* The best level this CPU supports (cpuid / hwcaps). */
@@ -56,6 +58,8 @@ void kernels_fill_scalar(kernel_table *t);
 #if defined(__x86_64__) || defined(_M_X64)
 void kernels_fill_avx2(kernel_table *t);
 void kernels_fill_avx512(kernel_table *t);
+void attn_avx2(const attn_tile *tile, float *work);
+void attn_avx512(const attn_tile *tile, float *work);
 #endif
 #if defined(__aarch64__)
 void kernels_fill_neon(kernel_table *t);

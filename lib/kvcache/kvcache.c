@@ -7,22 +7,21 @@
 
 size_t kv_block_bytes(const kv_cache *kv) {
     return sizeof(kv_block) +
-           (size_t)kv->n_layer * 2 * (size_t)kv->block_tokens * (size_t)kv->kv_dim * sizeof(float);
+           (size_t)kv->n_layer * 2 * KV_BLOCK_TOKENS * (size_t)kv->kv_dim * sizeof(float);
 }
 
-qwq_status kv_init(kv_cache *kv, int32_t n_layer, int32_t kv_dim, int32_t block_tokens, int32_t max_tokens) {
+qwq_status kv_init(kv_cache *kv, int32_t n_layer, int32_t kv_dim, int32_t max_tokens) {
     memset(kv, 0, sizeof *kv);
-    if (n_layer <= 0 || kv_dim <= 0 || block_tokens <= 0 || max_tokens <= 0)
+    if (n_layer <= 0 || kv_dim <= 0 || max_tokens <= 0)
         return err_set(QWQ_ERR_INVALID_ARGUMENT, "kv cache: bad geometry");
     size_t floats;
-    if (!size_mul((size_t)n_layer * 2, (size_t)block_tokens, &floats) || !size_mul(floats, (size_t)kv_dim, &floats) ||
+    if (!size_mul((size_t)n_layer * 2, (size_t)KV_BLOCK_TOKENS, &floats) || !size_mul(floats, (size_t)kv_dim, &floats) ||
         floats > SIZE_MAX / sizeof(float) - sizeof(kv_block))
         return err_set(QWQ_ERR_OUT_OF_MEMORY, "kv cache block size overflows");
     kv->n_layer = n_layer;
     kv->kv_dim = kv_dim;
-    kv->block_tokens = block_tokens;
     kv->max_tokens = max_tokens;
-    kv->table_cap = (int32_t)(((int64_t)max_tokens + block_tokens - 1) / block_tokens);
+    kv->table_cap = (int32_t)(((int64_t)max_tokens + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS);
     kv->table = mem_calloc((size_t)kv->table_cap, sizeof *kv->table, "kv block table");
     return kv->table ? QWQ_OK : QWQ_ERR_OUT_OF_MEMORY;
 }
@@ -43,16 +42,16 @@ qwq_status kv_prepare(kv_cache *kv, int32_t begin, int32_t end) {
         return err_set(QWQ_ERR_CONTEXT_FULL, "context full: %d tokens requested, the session holds at most %d", end,
                        kv->max_tokens);
     if (begin >= end) return QWQ_OK;
-    int32_t first = begin / kv->block_tokens;
-    int32_t last = (end - 1) / kv->block_tokens;
+    int32_t first = begin / KV_BLOCK_TOKENS;
+    int32_t last = (end - 1) / KV_BLOCK_TOKENS;
     size_t bytes = kv_block_bytes(kv);
     /* Missing blocks first: they are appended, so a failure part-way leaves
      * only empty blocks behind. */
     while (kv->n_blocks <= last) {
-        kv_block *b = malloc(bytes);
+        kv_block *b = calloc(1, bytes); /* zeroed: see the header */
         if (!b)
             return err_set(QWQ_ERR_OUT_OF_MEMORY, "out of memory for a kv cache block (%zu bytes) at position %d",
-                           bytes, kv->n_blocks * kv->block_tokens);
+                           bytes, kv->n_blocks * KV_BLOCK_TOKENS);
         atomic_init(&b->refs, 1);
         kv->table[kv->n_blocks++] = b;
     }
@@ -72,7 +71,7 @@ qwq_status kv_prepare(kv_cache *kv, int32_t begin, int32_t end) {
 }
 
 void kv_truncate(kv_cache *kv, int32_t n_keep) {
-    int32_t keep_blocks = (int32_t)(((int64_t)n_keep + kv->block_tokens - 1) / kv->block_tokens);
+    int32_t keep_blocks = (int32_t)(((int64_t)n_keep + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS);
     while (kv->n_blocks > keep_blocks) {
         kv->n_blocks--;
         block_release(kv->table[kv->n_blocks]);
@@ -81,9 +80,9 @@ void kv_truncate(kv_cache *kv, int32_t n_keep) {
 }
 
 qwq_status kv_fork(const kv_cache *src, int32_t n_tokens, kv_cache *dst) {
-    qwq_status st = kv_init(dst, src->n_layer, src->kv_dim, src->block_tokens, src->max_tokens);
+    qwq_status st = kv_init(dst, src->n_layer, src->kv_dim, src->max_tokens);
     if (st) return st;
-    int32_t n = (int32_t)(((int64_t)n_tokens + src->block_tokens - 1) / src->block_tokens);
+    int32_t n = (int32_t)(((int64_t)n_tokens + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS);
     if (n > src->n_blocks) n = src->n_blocks;
     for (int32_t i = 0; i < n; i++) {
         atomic_fetch_add_explicit(&src->table[i]->refs, 1, memory_order_relaxed);
@@ -91,4 +90,11 @@ qwq_status kv_fork(const kv_cache *src, int32_t n_tokens, kv_cache *dst) {
     }
     dst->n_blocks = n;
     return QWQ_OK;
+}
+
+void kv_store(kv_cache *kv, int32_t layer, int32_t pos, const float *key, const float *value) {
+    int32_t b = pos / KV_BLOCK_TOKENS, slot = pos % KV_BLOCK_TOKENS;
+    float *keys = kv_keys_block(kv, layer, b), *values = kv_values_block(kv, layer, b);
+    for (int32_t d = 0; d < kv->kv_dim; d++) keys[(size_t)d * KV_BLOCK_TOKENS + (size_t)slot] = key[d];
+    memcpy(values + (size_t)slot * (size_t)kv->kv_dim, value, (size_t)kv->kv_dim * sizeof(float));
 }

@@ -3,15 +3,21 @@
  * (paged), shared between forked sessions copy-on-write.
  *
  * Invariants
- *  - Position p of the sequence lives in block table[p / block_tokens], row
- *    p % block_tokens. A block holds, for every layer, block_tokens rows of
- *    keys and then block_tokens rows of values, each kv_dim floats.
+ *  - Position p of the sequence lives in block table[p / KV_BLOCK_TOKENS],
+ *    slot p % KV_BLOCK_TOKENS. A block holds, for every layer, the keys and
+ *    then the values of its KV_BLOCK_TOKENS positions.
+ *  - Keys are stored transposed, [kv_dim][KV_BLOCK_TOKENS]: element d of the
+ *    16 positions is one run of 16 floats, which the attention kernels load
+ *    as one vector (no transposition at read time). Values are stored by
+ *    position, [KV_BLOCK_TOKENS][kv_dim], as attention sums whole rows.
+ *  - A new block is zeroed: slots not yet written hold 0, never garbage
+ *    (kernels may read a whole block and mask the unused slots).
  *  - Blocks are reference-counted (atomically: forks may run on other
  *    threads). A block with more than one owner is never written: before
  *    positions are written, kv_prepare gives this cache a private copy of
  *    every block those positions touch.
  *  - Memory grows with the tokens actually held, never up front; at most
- *    ceil(max_tokens / block_tokens) blocks.
+ *    ceil(max_tokens / KV_BLOCK_TOKENS) blocks.
  *  - kv_prepare either succeeds or changes nothing visible: blocks it
  *    allocated are kept for later (they hold no tokens yet).
  */
@@ -24,22 +30,23 @@
 
 #include "qwq.h"
 
+enum { KV_BLOCK_TOKENS = 16 }; /* positions per block: one AVX-512 vector of keys */
+
 typedef struct kv_block {
     atomic_int refs;
-    float data[]; /* [layer][k|v][block_tokens][kv_dim] */
+    float data[]; /* [layer] { keys [kv_dim][KV_BLOCK_TOKENS], values [KV_BLOCK_TOKENS][kv_dim] } */
 } kv_block;
 
 typedef struct kv_cache {
     int32_t n_layer;
     int32_t kv_dim;       /* n_head_kv * head_dim */
-    int32_t block_tokens; /* positions per block */
     int32_t max_tokens;
     int32_t n_blocks;     /* entries of table in use (allocated blocks) */
     int32_t table_cap;
     kv_block **table;
 } kv_cache;
 
-qwq_status kv_init(kv_cache *kv, int32_t n_layer, int32_t kv_dim, int32_t block_tokens, int32_t max_tokens);
+qwq_status kv_init(kv_cache *kv, int32_t n_layer, int32_t kv_dim, int32_t max_tokens);
 void kv_free(kv_cache *kv);
 
 /* Makes positions [begin, end) writable: allocates missing blocks and
@@ -52,18 +59,20 @@ void kv_truncate(kv_cache *kv, int32_t n_keep);
 /* dst becomes a cache sharing src's blocks for positions [0, n_tokens). */
 qwq_status kv_fork(const kv_cache *src, int32_t n_tokens, kv_cache *dst);
 
-/* Row of keys / values of layer l at position p (p must be prepared or
- * already written). */
-static inline float *kv_key(const kv_cache *kv, int32_t layer, int32_t pos) {
-    kv_block *b = kv->table[pos / kv->block_tokens];
-    size_t row = (size_t)(pos % kv->block_tokens);
-    return b->data + ((size_t)layer * 2 * (size_t)kv->block_tokens + row) * (size_t)kv->kv_dim;
+/* The keys of layer l in block b (positions [16 b, 16 b + 16)), transposed:
+ * element d of slot i at [d * KV_BLOCK_TOKENS + i]. The block must exist
+ * (b < n_blocks). */
+static inline float *kv_keys_block(const kv_cache *kv, int32_t layer, int32_t b) {
+    return kv->table[b]->data + (size_t)layer * 2 * KV_BLOCK_TOKENS * (size_t)kv->kv_dim;
 }
-static inline float *kv_value(const kv_cache *kv, int32_t layer, int32_t pos) {
-    kv_block *b = kv->table[pos / kv->block_tokens];
-    size_t row = (size_t)(pos % kv->block_tokens);
-    return b->data + (((size_t)layer * 2 + 1) * (size_t)kv->block_tokens + row) * (size_t)kv->kv_dim;
+/* The values of layer l in block b: slot i's row of kv_dim at [i * kv_dim]. */
+static inline float *kv_values_block(const kv_cache *kv, int32_t layer, int32_t b) {
+    return kv_keys_block(kv, layer, b) + KV_BLOCK_TOKENS * (size_t)kv->kv_dim;
 }
+
+/* Writes the key and value rows (kv_dim floats each) of layer l at
+ * position pos, which kv_prepare has made writable. */
+void kv_store(kv_cache *kv, int32_t layer, int32_t pos, const float *key, const float *value);
 
 /* Bytes of one block (for reporting memory use). */
 size_t kv_block_bytes(const kv_cache *kv);

@@ -15,7 +15,7 @@
  *   logits = (ops_rmsnorm(x) * output_norm) Wout
  *
  * Matrix products split output rows across the session's threads, and
- * attention splits (token, head) pairs; each output element is computed by
+ * attention splits (token block, KV head) tiles; each output element is computed by
  * one thread in a fixed order, so results do not depend on the thread count.
  */
 #include <math.h>
@@ -33,11 +33,10 @@ struct forward_scratch {
     float *x, *h, *q, *k, *v, *att, *gate, *up;
     float *rope_cos, *rope_sin;   /* [n_batch][head_dim / 2] */
     uint8_t *act;                 /* activations in the weight type's format: n_batch rows */
-    float *scores;                /* per thread: scores of a position block, running max and sum per head */
+    float *attn_work;             /* per thread: the attention kernel's workspace */
 };
 
 enum { ROW_GRAIN = 16 }; /* threads split a matrix's rows in multiples of this */
-enum { ATT_CHUNK = 64 };  /* attention positions per online-softmax step */
 
 static float *scratch_array(size_t n, size_t m, qwq_status *st) {
     size_t count;
@@ -79,8 +78,7 @@ qwq_status forward_scratch_new(const qwq_model *m, int32_t n_batch, int32_t n_ct
     /* the widest activation format is f32 (4 bytes per element, more than
      * any 8-bit block format) */
     s->act = (uint8_t *)scratch_array(T, (size_t)max_in + 64, &st);
-    size_t group = (size_t)(hp->n_head / hp->n_head_kv);
-    s->scores = scratch_array((size_t)n_threads, group * (ATT_CHUNK + 2), &st);
+    s->attn_work = scratch_array((size_t)n_threads, attn_work_floats(hp->n_head / hp->n_head_kv), &st);
     if (st) {
         forward_scratch_free(s);
         return st;
@@ -91,7 +89,7 @@ qwq_status forward_scratch_new(const qwq_model *m, int32_t n_batch, int32_t n_ct
 
 void forward_scratch_free(forward_scratch *s) {
     if (!s) return;
-    float *arrays[] = {s->x, s->h, s->q, s->k, s->v, s->att, s->gate, s->up, s->rope_cos, s->rope_sin, (float *)s->act, s->scores};
+    float *arrays[] = {s->x, s->h, s->q, s->k, s->v, s->att, s->gate, s->up, s->rope_cos, s->rope_sin, (float *)s->act, s->attn_work};
     for (size_t i = 0; i < sizeof arrays / sizeof *arrays; i++) mem_free_aligned(arrays[i]);
     free(s);
 }
@@ -147,74 +145,40 @@ void forward_matmul(forward_scratch *s, thread_pool *pool, const kernel_table *k
 typedef struct attention_job {
     const hparams *hp;
     const kv_cache *kv;
+    const kernel_table *kern;
     forward_scratch *s;
     int32_t layer, n_tokens, pos0;
 } attention_job;
 
-/* One (token, KV head) pair at a time: the query heads that share the KV
- * head read each key and value row once between them. Positions go in
- * blocks of ATT_CHUNK with an online softmax (running max and sum per
- * head, rescaling the accumulated output when the max grows), all in f32. */
+/* Tiles of (up to ATTN_TILE_TOKENS tokens) x (one KV head with its query
+ * heads), dealt out round-robin: later tokens see more positions, and
+ * interleaving gives every worker a share of each token block. Each row's
+ * result is independent of its tile (attn.h), hence of the split. */
 static void attention_worker(void *ctx, int worker, int n_workers) {
     const attention_job *job = ctx;
     const hparams *hp = job->hp;
     forward_scratch *s = job->s;
-    int32_t D = hp->head_dim, H = hp->n_head, Hkv = hp->n_head_kv, G = H / Hkv;
-    float *scores = s->scores + (size_t)worker * (size_t)G * (ATT_CHUNK + 2);
-    float *run_max = scores + (size_t)G * ATT_CHUNK, *run_sum = run_max + G;
-    float scale = 1.0f / sqrtf((float)D);
-    long begin, end;
-    pool_split((long)job->n_tokens * Hkv, worker, n_workers, &begin, &end);
-    for (long pair = begin; pair < end; pair++) {
-        int32_t t = (int32_t)(pair / Hkv), g = (int32_t)(pair % Hkv);
-        int32_t n_pos = job->pos0 + t + 1; /* causal: positions 0 .. pos0 + t */
-        const float *q = s->q + ((size_t)t * (size_t)H + (size_t)g * (size_t)G) * (size_t)D;
-        float *out = s->att + ((size_t)t * (size_t)H + (size_t)g * (size_t)G) * (size_t)D;
-        memset(out, 0, (size_t)G * (size_t)D * sizeof(float));
-        for (int32_t h = 0; h < G; h++) {
-            run_max[h] = -INFINITY;
-            run_sum[h] = 0.0f;
-        }
-        for (int32_t p0 = 0; p0 < n_pos; p0 += ATT_CHUNK) {
-            int32_t np = n_pos - p0 < ATT_CHUNK ? n_pos - p0 : ATT_CHUNK;
-            for (int32_t j = 0; j < np; j++) {
-                const float *k = kv_key(job->kv, job->layer, p0 + j) + (size_t)g * (size_t)D;
-                for (int32_t h = 0; h < G; h++)
-                    scores[(size_t)h * ATT_CHUNK + (size_t)j] = ops_dot_f32(q + (size_t)h * (size_t)D, k, D) * scale;
-            }
-            for (int32_t h = 0; h < G; h++) {
-                float *sc = scores + (size_t)h * ATT_CHUNK;
-                float m = run_max[h];
-                for (int32_t j = 0; j < np; j++)
-                    if (sc[j] > m) m = sc[j];
-                if (m > run_max[h]) { /* rescale what was accumulated under the old max */
-                    float corr = run_max[h] == -INFINITY ? 0.0f : expf(run_max[h] - m);
-                    run_sum[h] *= corr;
-                    float *o = out + (size_t)h * (size_t)D;
-                    for (int32_t i = 0; i < D; i++) o[i] *= corr;
-                    run_max[h] = m;
-                }
-                float sum = 0.0f;
-                for (int32_t j = 0; j < np; j++) {
-                    sc[j] = expf(sc[j] - m);
-                    sum += sc[j];
-                }
-                run_sum[h] += sum;
-            }
-            for (int32_t j = 0; j < np; j++) {
-                const float *v = kv_value(job->kv, job->layer, p0 + j) + (size_t)g * (size_t)D;
-                for (int32_t h = 0; h < G; h++) {
-                    float w = scores[(size_t)h * ATT_CHUNK + (size_t)j];
-                    float *o = out + (size_t)h * (size_t)D;
-                    for (int32_t i = 0; i < D; i++) o[i] += w * v[i];
-                }
-            }
-        }
-        for (int32_t h = 0; h < G; h++) {
-            float inv = 1.0f / run_sum[h];
-            float *o = out + (size_t)h * (size_t)D;
-            for (int32_t i = 0; i < D; i++) o[i] *= inv;
-        }
+    const int32_t D = hp->head_dim, H = hp->n_head, Hkv = hp->n_head_kv, G = H / Hkv;
+    float *work = s->attn_work + (size_t)worker * attn_work_floats(G);
+    const long n_blocks = (job->n_tokens + ATTN_TILE_TOKENS - 1) / ATTN_TILE_TOKENS;
+    for (long tile = worker; tile < n_blocks * Hkv; tile += n_workers) {
+        const int32_t t0 = (int32_t)(tile / Hkv) * ATTN_TILE_TOKENS, g = (int32_t)(tile % Hkv);
+        const size_t head0 = ((size_t)t0 * (size_t)H + (size_t)g * (size_t)G) * (size_t)D;
+        attn_tile a = {
+            .kv = job->kv,
+            .layer = job->layer,
+            .kv_head = g,
+            .head_dim = D,
+            .group = G,
+            .n_tok = job->n_tokens - t0 < ATTN_TILE_TOKENS ? job->n_tokens - t0 : ATTN_TILE_TOKENS,
+            .first_pos = job->pos0 + t0,
+            .scale = 1.0f / sqrtf((float)D),
+            .q = s->q + head0,
+            .q_stride = (size_t)H * (size_t)D,
+            .out = s->att + head0,
+            .out_stride = (size_t)H * (size_t)D,
+        };
+        job->kern->attention(&a, work);
     }
 }
 
@@ -260,8 +224,7 @@ static void stage_token(const stage_job *j, int32_t t) {
             if (j->L->k_norm) ops_rmsnorm(k + (size_t)i * D, k + (size_t)i * D, j->L->k_norm, D, hp->rms_eps);
             ops_rope_neox(k + (size_t)i * D, c, sn, D);
         }
-        memcpy(kv_key(j->kv, j->il, j->pos0 + t), k, kv_dim * sizeof(float));
-        memcpy(kv_value(j->kv, j->il, j->pos0 + t), s->v + (size_t)t * kv_dim, kv_dim * sizeof(float));
+        kv_store(j->kv, j->il, j->pos0 + t, k, s->v + (size_t)t * kv_dim);
         break;
     }
     case STAGE_FFN_IN:
@@ -303,7 +266,7 @@ static void layer_forward(const qwq_model *m, const layer *L, int32_t il, forwar
     forward_matmul(s, pool, m->kern, &L->wk, s->h, T, L->bk, s->k);
     forward_matmul(s, pool, m->kern, &L->wv, s->h, T, L->bv, s->v);
     run_stage(&sj, pool, STAGE_QK);
-    attention_job aj = {hp, kv, s, il, T, pos0};
+    attention_job aj = {hp, kv, m->kern, s, il, T, pos0};
     pool_run(pool, attention_worker, &aj);
     forward_matmul(s, pool, m->kern, &L->wo, s->att, T, NULL, s->h);
     run_stage(&sj, pool, STAGE_FFN_IN);

@@ -21,8 +21,6 @@
 #include "model/model.h"
 #include "threads/pool.h"
 
-enum { SESSION_BLOCK_TOKENS = 16 };
-
 struct qwq_session {
     qwq_model *model;
     qwq_session_params params; /* as resolved (defaults applied) */

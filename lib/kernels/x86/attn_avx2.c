@@ -1,0 +1,64 @@
+/* The AVX2 attention kernel: attn_x86.h over 8-lane vectors (16 registers:
+ * smaller register tiles than AVX-512). */
+#include <immintrin.h>
+#include <math.h>
+
+#include "kernels/kernels.h"
+
+#define VEC __m256
+#define VL 8
+#define QK_ROWS 1
+#define PV_ROWS 1
+#define PV_VECS 8
+
+static inline VEC vzero(void) { return _mm256_setzero_ps(); }
+static inline VEC vload(const float *p) { return _mm256_loadu_ps(p); }
+static inline void vstore(float *p, VEC v) { _mm256_storeu_ps(p, v); }
+static inline VEC vbcast(const float *p) { return _mm256_broadcast_ss(p); }
+static inline VEC vset1(float x) { return _mm256_set1_ps(x); }
+static inline VEC vadd(VEC a, VEC b) { return _mm256_add_ps(a, b); }
+static inline VEC vsub(VEC a, VEC b) { return _mm256_sub_ps(a, b); }
+static inline VEC vmul(VEC a, VEC b) { return _mm256_mul_ps(a, b); }
+static inline VEC vfma(VEC a, VEC b, VEC c) { return _mm256_fmadd_ps(a, b, c); }
+static inline VEC vmax(VEC a, VEC b) { return _mm256_max_ps(a, b); }
+static inline float vhmax(VEC v) {
+    __m128 a = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    a = _mm_max_ps(a, _mm_movehl_ps(a, a));
+    return _mm_cvtss_f32(_mm_max_ss(a, _mm_shuffle_ps(a, a, 1)));
+}
+static inline float vhsum(VEC v) {
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    return _mm_cvtss_f32(_mm_add_ss(c, _mm_shuffle_ps(c, c, 1)));
+}
+/* lanes < n all ones */
+static inline __m256 lanes_below(int32_t n) {
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx));
+}
+static inline VEC vtail_ninf(VEC v, int32_t n) { return _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), v, lanes_below(n)); }
+static inline VEC vtail_zero(VEC v, int32_t n) { return _mm256_and_ps(v, lanes_below(n)); }
+
+/* e^x for x <= 0 (-inf -> 0): as the AVX-512 kernel, with 2^n built in
+ * the exponent field; inputs below -87 give e^-87 (about 1.6e-38), never a
+ * subnormal, which is far below what a softmax weight can change. */
+static inline VEC vexp(VEC x) {
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+    const VEC n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    VEC r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    VEC p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+#include "kernels/x86/attn_x86.h"
+
+void attn_avx2(const attn_tile *tile, float *work) { attn_tile_simd(tile, work); }

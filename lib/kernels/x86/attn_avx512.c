@@ -1,0 +1,55 @@
+/* The AVX-512 attention kernel: attn_x86.h over 16-lane vectors. */
+#include <immintrin.h>
+#include <math.h>
+
+#include "kernels/kernels.h"
+
+#define VEC __m512
+#define VL 16
+#define QK_ROWS 4
+#define PV_ROWS 2
+#define PV_VECS 8
+
+static inline VEC vzero(void) { return _mm512_setzero_ps(); }
+static inline VEC vload(const float *p) { return _mm512_loadu_ps(p); }
+static inline void vstore(float *p, VEC v) { _mm512_storeu_ps(p, v); }
+static inline VEC vbcast(const float *p) { return _mm512_set1_ps(*p); }
+static inline VEC vset1(float x) { return _mm512_set1_ps(x); }
+static inline VEC vadd(VEC a, VEC b) { return _mm512_add_ps(a, b); }
+static inline VEC vsub(VEC a, VEC b) { return _mm512_sub_ps(a, b); }
+static inline VEC vmul(VEC a, VEC b) { return _mm512_mul_ps(a, b); }
+static inline VEC vfma(VEC a, VEC b, VEC c) { return _mm512_fmadd_ps(a, b, c); }
+static inline VEC vmax(VEC a, VEC b) { return _mm512_max_ps(a, b); }
+static inline float vhmax(VEC v) { return _mm512_reduce_max_ps(v); }
+static inline float vhsum(VEC v) {
+    __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    return _mm_cvtss_f32(_mm_add_ss(c, _mm_shuffle_ps(c, c, 1)));
+}
+static inline __mmask16 tail_mask(int32_t n) { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+static inline VEC vtail_ninf(VEC v, int32_t n) { return _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), tail_mask(n), v); }
+static inline VEC vtail_zero(VEC v, int32_t n) { return _mm512_maskz_mov_ps(tail_mask(n), v); }
+
+/* e^x for x <= 0 (and -inf -> 0): x = n ln2 + r with |r| <= ln2 / 2, a
+ * degree-6 polynomial for e^r (Cephes' expf coefficients), then * 2^n
+ * with vscalefps, which also gives the subnormal and zero results. */
+static inline VEC vexp(VEC x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
+    const VEC n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                       _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    VEC r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    VEC p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+#include "kernels/x86/attn_x86.h"
+
+void attn_avx512(const attn_tile *tile, float *work) { attn_tile_simd(tile, work); }

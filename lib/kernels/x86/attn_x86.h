@@ -1,0 +1,199 @@
+/*
+ * attn_x86 - the attention kernel (attn.h) written once over a small vector
+ * vocabulary, included by attn_avx512.c (16 lanes) and attn_avx2.c (8
+ * lanes), which define the vocabulary before including this file:
+ *
+ *   VEC, VL                 the float vector type and its lane count
+ *   vzero vload vstore vbcast(const float *) vset1 vadd vsub vmul vfma(a, b, c)
+ *   vmax vhmax vhsum vexp   (vexp: e^x for x <= 0, ~1 ulp)
+ *   vtail_ninf(v, n) / vtail_zero(v, n)   lanes >= n set to -inf / 0
+ *   QK_ROWS                 query rows per q . k register tile
+ *   PV_ROWS, PV_VECS        query rows x vectors per p . v register tile
+ *
+ * The algorithm (per tile; see attn.h for the invariants):
+ *  - Keys are stored transposed per 16-position block (kvcache.h), so the
+ *    scores of a row for a whole chunk of 64 positions are 64 / VL vectors
+ *    s += q[d] * keys[d][0..63], one FMA chain over d per lane: every
+ *    (row, position) score comes from the same chain whatever the tile.
+ *  - Softmax per row and chunk: masked lanes are -inf before the max and
+ *    exactly 0 after the exponential; the chunk's sum is a fixed tree.
+ *  - out[r][e] += p[r][j] * v[j][e], one FMA chain over j per element,
+ *    looping only over the row's own positions.
+ */
+#ifndef QWQ_ATTN_X86_H
+#define QWQ_ATTN_X86_H
+
+#include <math.h>
+#include <string.h>
+
+#include "kernels/attn.h"
+
+#if defined(__OPTIMIZE__)
+#define ATTN_AI static inline __attribute__((always_inline))
+#else
+#define ATTN_AI static inline
+#endif
+#if defined(__clang__)
+#define ATTN_UNROLL _Pragma("unroll")
+#else
+#define ATTN_UNROLL _Pragma("GCC unroll 16")
+#endif
+
+enum { CHUNK_VECS = ATTN_CHUNK / VL, BLOCK_VECS = KV_BLOCK_TOKENS / VL };
+
+typedef struct attn_rows {
+    const float *q[ATTN_TILE_TOKENS * 64];
+    float *out[ATTN_TILE_TOKENS * 64];
+    int32_t n_pos[ATTN_TILE_TOKENS * 64];
+} attn_rows;
+
+/* Scores of rows [r0, r0 + nr) (nr <= QK_ROWS) for the chunk whose key
+ * blocks are kb[0..3] (already offset to the KV head). */
+ATTN_AI void qk_tile(const attn_tile *a, const attn_rows *rows, int32_t r0, int32_t nr, const float *const kb[4],
+                     float *scores) {
+    const int32_t D = a->head_dim;
+    const float *q[QK_ROWS];
+    ATTN_UNROLL for (int i = 0; i < QK_ROWS; i++) q[i] = rows->q[r0 + (i < nr ? i : nr - 1)];
+    VEC acc[QK_ROWS][CHUNK_VECS];
+    ATTN_UNROLL for (int i = 0; i < QK_ROWS; i++) ATTN_UNROLL for (int v = 0; v < CHUNK_VECS; v++) acc[i][v] = vzero();
+    for (int32_t d = 0; d < D; d++) {
+        VEC k[CHUNK_VECS];
+        ATTN_UNROLL for (int v = 0; v < CHUNK_VECS; v++)
+            k[v] = vload(kb[v / BLOCK_VECS] + (size_t)d * KV_BLOCK_TOKENS + (size_t)(v % BLOCK_VECS) * VL);
+        ATTN_UNROLL for (int i = 0; i < QK_ROWS; i++) {
+            const VEC qd = vbcast(q[i] + d);
+            ATTN_UNROLL for (int v = 0; v < CHUNK_VECS; v++) acc[i][v] = vfma(qd, k[v], acc[i][v]);
+        }
+    }
+    const VEC scale = vset1(a->scale);
+    ATTN_UNROLL for (int i = 0; i < QK_ROWS; i++) {
+        if (i >= nr) break;
+        ATTN_UNROLL for (int v = 0; v < CHUNK_VECS; v++)
+            vstore(scores + (size_t)(r0 + i) * ATTN_CHUNK + (size_t)v * VL, vmul(acc[i][v], scale));
+    }
+}
+
+/* out[e0 .. e0 + NV * VL) of rows ra (and rb when TWO) += p . v over
+ * positions [j0, j1) of the chunk at c. */
+ATTN_AI void pv_piece(const attn_tile *a, const float *const vb[4], int32_t j0, int32_t j1, const int TWO,
+                      const float *pa, const float *pb, float *oa, float *ob, int32_t e0, const int NV) {
+    const size_t kv_dim = (size_t)a->kv->kv_dim;
+    VEC acc[2][PV_VECS];
+    ATTN_UNROLL for (int v = 0; v < PV_VECS; v++) {
+        if (v >= NV) break;
+        acc[0][v] = vload(oa + e0 + v * VL);
+        if (TWO) acc[1][v] = vload(ob + e0 + v * VL);
+    }
+    for (int32_t j = j0; j < j1; j++) {
+        const float *vrow = vb[j / KV_BLOCK_TOKENS] + (size_t)(j % KV_BLOCK_TOKENS) * kv_dim + (size_t)e0;
+        const VEC wa = vbcast(pa + j);
+        const VEC wb = TWO ? vbcast(pb + j) : wa;
+        ATTN_UNROLL for (int v = 0; v < PV_VECS; v++) {
+            if (v >= NV) break;
+            const VEC x = vload(vrow + v * VL);
+            acc[0][v] = vfma(wa, x, acc[0][v]);
+            if (TWO) acc[1][v] = vfma(wb, x, acc[1][v]);
+        }
+    }
+    ATTN_UNROLL for (int v = 0; v < PV_VECS; v++) {
+        if (v >= NV) break;
+        vstore(oa + e0 + v * VL, acc[0][v]);
+        if (TWO) vstore(ob + e0 + v * VL, acc[1][v]);
+    }
+}
+
+/* The whole head dimension, in pieces of PV_VECS vectors. */
+ATTN_AI void pv_rows(const attn_tile *a, const float *const vb[4], int32_t j0, int32_t j1, const int TWO,
+                     const float *pa, const float *pb, float *oa, float *ob) {
+    const int32_t D = a->head_dim;
+    int32_t e = 0;
+    for (; e + PV_VECS * VL <= D; e += PV_VECS * VL) pv_piece(a, vb, j0, j1, TWO, pa, pb, oa, ob, e, PV_VECS);
+    for (; e < D; e += VL) pv_piece(a, vb, j0, j1, TWO, pa, pb, oa, ob, e, 1);
+}
+
+/* Softmax step of one row over its n (1..64) positions of the chunk:
+ * scores become weights; the running max / sum and the output follow. */
+ATTN_AI void softmax_row(float *sc, int32_t n, float *run_max, float *run_sum, float *out, int32_t D) {
+    VEC s[CHUNK_VECS];
+    ATTN_UNROLL for (int v = 0; v < CHUNK_VECS; v++) s[v] = vtail_ninf(vload(sc + v * VL), n - v * VL);
+    VEC mv = s[0];
+    ATTN_UNROLL for (int v = 1; v < CHUNK_VECS; v++) mv = vmax(mv, s[v]);
+    float m = vhmax(mv);
+    if (m > *run_max) { /* rescale what was accumulated under the old max */
+        const float corr = *run_max == -INFINITY ? 0.0f : expf(*run_max - m);
+        *run_sum *= corr;
+        const VEC c = vset1(corr);
+        for (int32_t e = 0; e < D; e += VL) vstore(out + e, vmul(vload(out + e), c));
+        *run_max = m;
+    } else {
+        m = *run_max;
+    }
+    const VEC vm = vset1(m);
+    ATTN_UNROLL for (int v = 0; v < CHUNK_VECS; v++) {
+        s[v] = vtail_zero(vexp(vsub(s[v], vm)), n - v * VL);
+        vstore(sc + v * VL, s[v]);
+    }
+    /* fixed tree: pairs of neighbours, then the lanes */
+    ATTN_UNROLL for (int w = 1; w < CHUNK_VECS; w *= 2) ATTN_UNROLL for (int v = 0; v + w < CHUNK_VECS; v += 2 * w)
+        s[v] = vadd(s[v], s[v + w]);
+    *run_sum += vhsum(s[0]);
+}
+
+ATTN_AI void attn_tile_simd(const attn_tile *a, float *work) {
+    const int32_t D = a->head_dim, G = a->group, R = a->n_tok * G;
+    if (D % VL != 0 || G > 64) {
+        attn_scalar(a, work);
+        return;
+    }
+    attn_rows rows;
+    float *scores = work, *run_max = work + (size_t)R * ATTN_CHUNK, *run_sum = run_max + R;
+    for (int32_t r = 0; r < R; r++) {
+        const int32_t i = r / G, h = r % G;
+        rows.q[r] = a->q + (size_t)i * a->q_stride + (size_t)h * (size_t)D;
+        rows.out[r] = a->out + (size_t)i * a->out_stride + (size_t)h * (size_t)D;
+        rows.n_pos[r] = a->first_pos + i + 1;
+        run_max[r] = -INFINITY;
+        run_sum[r] = 0.0f;
+        memset(rows.out[r], 0, (size_t)D * sizeof(float));
+    }
+    const size_t head = (size_t)a->kv_head * (size_t)D;
+    const int32_t n_last = a->first_pos + a->n_tok; /* positions the last token sees */
+    for (int32_t c = 0; c < n_last; c += ATTN_CHUNK) {
+        const float *kb[4], *vb[4];
+        const int32_t b0 = c / KV_BLOCK_TOKENS, b_end = (n_last - 1) / KV_BLOCK_TOKENS; /* blocks that exist */
+        for (int b = 0; b < 4; b++) {
+            const int32_t bi = b0 + b <= b_end ? b0 + b : b_end; /* past the end: any block, masked */
+            kb[b] = kv_keys_block(a->kv, a->layer, bi) + head * KV_BLOCK_TOKENS;
+            vb[b] = kv_values_block(a->kv, a->layer, bi) + head;
+        }
+        for (int32_t r = 0; r < R; r += QK_ROWS) qk_tile(a, &rows, r, R - r < QK_ROWS ? R - r : QK_ROWS, kb, scores);
+        for (int32_t r = 0; r < R; r++) {
+            const int32_t n = rows.n_pos[r] - c;
+            if (n > 0)
+                softmax_row(scores + (size_t)r * ATTN_CHUNK, n < ATTN_CHUNK ? n : ATTN_CHUNK, run_max + r, run_sum + r,
+                            rows.out[r], D);
+        }
+        for (int32_t r = 0; r < R; r += PV_ROWS) {
+            const int32_t na = rows.n_pos[r] - c < ATTN_CHUNK ? rows.n_pos[r] - c : ATTN_CHUNK;
+            const float *pa = scores + (size_t)r * ATTN_CHUNK;
+            if (PV_ROWS == 2 && r + 1 < R) {
+                const int32_t nb = rows.n_pos[r + 1] - c < ATTN_CHUNK ? rows.n_pos[r + 1] - c : ATTN_CHUNK;
+                const float *pb = pa + ATTN_CHUNK;
+                const int32_t both = na < nb ? na : nb;
+                if (both > 0) pv_rows(a, vb, 0, both, 1, pa, pb, rows.out[r], rows.out[r + 1]);
+                const int32_t j0 = both > 0 ? both : 0; /* the longer row's own tail */
+                if (na > j0) pv_rows(a, vb, j0, na, 0, pa, pa, rows.out[r], rows.out[r]);
+                if (nb > j0) pv_rows(a, vb, j0, nb, 0, pb, pb, rows.out[r + 1], rows.out[r + 1]);
+            } else {
+                if (na > 0) pv_rows(a, vb, 0, na, 0, pa, pa, rows.out[r], rows.out[r]);
+                if (PV_ROWS == 2) break; /* r + 1 == R: done */
+            }
+        }
+    }
+    for (int32_t r = 0; r < R; r++) {
+        const VEC inv = vset1(1.0f / run_sum[r]);
+        for (int32_t e = 0; e < D; e += VL) vstore(rows.out[r] + e, vmul(vload(rows.out[r] + e), inv));
+    }
+}
+
+#endif

@@ -1,0 +1,138 @@
+/*
+ * The attention kernels (kernels/attn.h) of every level this CPU has,
+ * against a naive double-precision softmax(q k^T * scale) v over the paged
+ * cache: odd head sizes, group sizes, chunk and block edges, peaked and
+ * flat softmaxes. Also the invariant the forward pass relies on: a row
+ * gives the same bits whatever tile it is computed in (a 4-token tile or
+ * token by token), so batch and decode agree.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "kernels/kernels.h"
+#include "kvcache/kvcache.h"
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dull;
+static double rnd(void) { /* splitmix64 -> [-1, 1) */
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (double)(z >> 11) / (double)(1ull << 52) - 1.0;
+}
+
+typedef struct setup {
+    int32_t D, G, Hkv, n_pos;
+    double q_scale; /* larger: more peaked softmax */
+} setup;
+
+/* out[D] of one row in double precision */
+static void naive_row(const kv_cache *kv, int32_t layer, int32_t g, int32_t D, const float *q, int32_t n_pos,
+                      float scale, double *out) {
+    double *s = malloc(sizeof(double) * (size_t)n_pos), m = -INFINITY, sum = 0;
+    for (int32_t p = 0; p < n_pos; p++) {
+        const float *kb = kv_keys_block(kv, layer, p / KV_BLOCK_TOKENS) + (size_t)g * D * KV_BLOCK_TOKENS;
+        double dot = 0;
+        for (int32_t d = 0; d < D; d++) dot += (double)q[d] * kb[(size_t)d * KV_BLOCK_TOKENS + p % KV_BLOCK_TOKENS];
+        s[p] = dot * scale;
+        if (s[p] > m) m = s[p];
+    }
+    for (int32_t d = 0; d < D; d++) out[d] = 0;
+    for (int32_t p = 0; p < n_pos; p++) {
+        double w = exp(s[p] - m);
+        sum += w;
+        const float *v = kv_values_block(kv, layer, p / KV_BLOCK_TOKENS) +
+                         (size_t)(p % KV_BLOCK_TOKENS) * (size_t)kv->kv_dim + (size_t)g * D;
+        for (int32_t d = 0; d < D; d++) out[d] += w * v[d];
+    }
+    for (int32_t d = 0; d < D; d++) out[d] /= sum;
+    free(s);
+}
+
+static void run_setup(const setup *su) {
+    const int32_t D = su->D, G = su->G, Hkv = su->Hkv, H = G * Hkv, N = su->n_pos, kv_dim = Hkv * D;
+    kv_cache kv;
+    REQUIRE(kv_init(&kv, 2, kv_dim, N + 40) == QWQ_OK);
+    REQUIRE(kv_prepare(&kv, 0, N) == QWQ_OK);
+    float *k = malloc(sizeof(float) * (size_t)kv_dim), *v = malloc(sizeof(float) * (size_t)kv_dim);
+    for (int32_t l = 0; l < 2; l++)
+        for (int32_t p = 0; p < N; p++) {
+            for (int32_t i = 0; i < kv_dim; i++) k[i] = (float)rnd(), v[i] = (float)rnd();
+            kv_store(&kv, l, p, k, v);
+        }
+    /* queries of the last T tokens (positions N - T .. N - 1) */
+    const int32_t T = N < 9 ? N : 9;
+    const size_t row = (size_t)H * D;
+    float *q = malloc(sizeof(float) * (size_t)T * row);
+    for (size_t i = 0; i < (size_t)T * row; i++) q[i] = (float)(rnd() * su->q_scale);
+    float *got = malloc(sizeof(float) * (size_t)T * row), *one = malloc(sizeof(float) * (size_t)T * row);
+    double *ref = malloc(sizeof(double) * (size_t)D);
+    float *work = malloc(sizeof(float) * attn_work_floats(G));
+    const float scale = 1.0f / sqrtf((float)D);
+    const int32_t layer = 1;
+    for (int lv = QWQ_SIMD_SCALAR; lv <= QWQ_SIMD_DOTPROD; lv++) {
+        const kernel_table *kt = kernels_level((qwq_simd_level)lv);
+        if (!kt) continue;
+        double worst = 0;
+        for (int32_t g = 0; g < Hkv; g++) {
+            /* tiles of up to ATTN_TILE_TOKENS tokens, then token by token */
+            for (int pass = 0; pass < 2; pass++) {
+                const int32_t step = pass == 0 ? ATTN_TILE_TOKENS : 1;
+                float *dst = pass == 0 ? got : one;
+                for (int32_t t0 = 0; t0 < T; t0 += step) {
+                    attn_tile a = {.kv = &kv,
+                                   .layer = layer,
+                                   .kv_head = g,
+                                   .head_dim = D,
+                                   .group = G,
+                                   .n_tok = T - t0 < step ? T - t0 : step,
+                                   .first_pos = N - T + t0,
+                                   .scale = scale,
+                                   .q = q + (size_t)t0 * row + (size_t)g * G * D,
+                                   .q_stride = row,
+                                   .out = dst + (size_t)t0 * row + (size_t)g * G * D,
+                                   .out_stride = row};
+                    kt->attention(&a, work);
+                }
+            }
+            for (int32_t t = 0; t < T; t++)
+                for (int32_t h = 0; h < G; h++) {
+                    const size_t off = (size_t)t * row + ((size_t)g * G + (size_t)h) * D;
+                    naive_row(&kv, layer, g, D, q + off, N - T + t + 1, scale, ref);
+                    for (int32_t d = 0; d < D; d++) {
+                        double e = fabs(got[off + d] - ref[d]);
+                        if (e > worst) worst = e;
+                    }
+                    CHECKF(memcmp(got + off, one + off, sizeof(float) * (size_t)D) == 0,
+                           "%s D=%d G=%d n=%d: token %d head %d differs between a tile and alone",
+                           kt->name, D, G, N, t, h);
+                }
+        }
+        /* values in [-1, 1]: an f32 weighted mean is good to a few 1e-7,
+         * plus the f32 rounding of scores of size ~ q_scale * sqrt(D) / 3
+         * that the exponential carries into the weights */
+        const double tol = 2e-6 * (1.0 + su->q_scale * sqrt((double)D) / 64.0);
+        CHECKF(worst < tol, "%s D=%d G=%d Hkv=%d n=%d qscale=%g: max error %g", kt->name, D, G, Hkv, N,
+               su->q_scale, worst);
+    }
+    free(work), free(ref), free(one), free(got), free(q), free(k), free(v);
+    kv_free(&kv);
+}
+
+static void test_attention_levels(void) {
+    static const setup cases[] = {
+        {128, 5, 2, 1, 1},   {128, 5, 2, 9, 1},   {128, 5, 2, 16, 1},  {128, 5, 2, 17, 3},  {128, 5, 2, 63, 1},
+        {128, 5, 2, 64, 1},  {128, 5, 2, 65, 8},  {128, 5, 2, 130, 1}, {128, 5, 2, 300, 20}, {64, 7, 1, 200, 2},
+        {64, 1, 3, 70, 1},   {40, 3, 2, 90, 1},   {48, 2, 2, 33, 1},   {256, 2, 1, 140, 1},  {128, 8, 1, 257, 0},
+        {16, 4, 4, 129, 30},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_setup(&cases[i]);
+}
+
+int main(void) {
+    RUN(test_attention_levels);
+    return test_summary();
+}
