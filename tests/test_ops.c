@@ -206,6 +206,71 @@ static void test_matmul_all_types(void) {
     fprintf(stderr, "ops: matmul checked at %d SIMD level(s)\n", levels_seen);
 }
 
+/* forward_matmuls (several products of one input in one job, rows handed
+ * out in chunks to whichever thread is free) gives the bits of separate
+ * forward_matmul calls: activation formats shared (Q4_K + Q6_K) or not
+ * (Q8_0, Q6_K, F16), decode and prefill, 1..3 threads, matrices of many
+ * chunks. */
+static void test_fused_matmuls(void) {
+    enum { N_IN = 512, N_OUT = 6000, T = 5 };
+    const uint32_t sets[2][3] = {{QTYPE_Q8_0, QTYPE_Q6_K, QTYPE_F16}, {QTYPE_Q4_K, QTYPE_Q6_K, 0}};
+    const int n_in_set[2] = {3, 2};
+    float *x = malloc(sizeof(float) * T * N_IN);
+    fill(x, T * N_IN, 1);
+    qwq_model dummy;
+    memset(&dummy, 0, sizeof dummy);
+    dummy.hp.n_embd = dummy.hp.n_ff = N_IN;
+    dummy.hp.n_head = dummy.hp.n_head_kv = 1;
+    dummy.hp.head_dim = 2;
+    for (int si = 0; si < 2; si++) {
+        const int n = n_in_set[si];
+        weight w[3];
+        float *bias[3], *y[3], *want[3];
+        for (int i = 0; i < n; i++) {
+            const qtype_info *qi = qtype_get(sets[si][i]);
+            size_t rb = N_IN / qi->block_elems * qi->block_bytes;
+            uint8_t *d = malloc(rb * N_OUT);
+            if (sets[si][i] == QTYPE_F16)
+                for (size_t k = 0; k < (size_t)N_IN * N_OUT; k++) {
+                    uint16_t h = fp16_from_f32((float)(rnd() * 0.5));
+                    memcpy(d + 2 * k, &h, 2);
+                }
+            else
+                for (size_t k = 0; k < rb * N_OUT; k++) d[k] = (uint8_t)(rnd() * 128 + 128);
+            w[i] = (weight){"w", d, sets[si][i], N_IN, N_OUT, rb};
+            bias[i] = malloc(sizeof(float) * N_OUT);
+            fill(bias[i], N_OUT, 1);
+            y[i] = malloc(sizeof(float) * T * N_OUT);
+            want[i] = malloc(sizeof(float) * T * N_OUT);
+        }
+        for (int level = QWQ_SIMD_SCALAR; level <= QWQ_SIMD_DOTPROD; level++) {
+            const kernel_table *kern = kernels_level((qwq_simd_level)level);
+            if (!kern) continue;
+            for (int nt = 1; nt <= 3; nt++)
+                for (int tokens = 1; tokens <= T; tokens += T - 1) {
+                    thread_pool *pool = NULL;
+                    forward_scratch *s = NULL;
+                    REQUIRE(pool_new(nt, &pool) == QWQ_OK);
+                    REQUIRE(forward_scratch_new(&dummy, T, 8, nt, &s) == QWQ_OK);
+                    matmul_product p[3];
+                    for (int i = 0; i < n; i++) {
+                        forward_matmul(s, pool, kern, &w[i], x, tokens, i == 1 ? NULL : bias[i], want[i]);
+                        p[i] = (matmul_product){&w[i], i == 1 ? NULL : bias[i], y[i]};
+                    }
+                    forward_matmuls(s, pool, kern, p, n, x, tokens);
+                    for (int i = 0; i < n; i++)
+                        CHECKF(memcmp(y[i], want[i], sizeof(float) * (size_t)tokens * N_OUT) == 0,
+                               "%s: product %d (%s) of %d, %d token(s), %d threads differs from its own call",
+                               kern->name, i, qtype_get(sets[si][i])->name, n, tokens, nt);
+                    forward_scratch_free(s);
+                    pool_free(pool);
+                }
+        }
+        for (int i = 0; i < n; i++) free((void *)w[i].data), free(bias[i]), free(y[i]), free(want[i]);
+    }
+    free(x);
+}
+
 static void work(void *ctx, int w, int nw) {
     int *hits = ctx;
     long b, e;
@@ -233,6 +298,7 @@ int main(void) {
     RUN(test_softmax);
     RUN(test_swiglu);
     RUN(test_matmul_all_types);
+    RUN(test_fused_matmuls);
     RUN(test_pool_covers_every_item_once);
     return test_summary();
 }

@@ -375,6 +375,14 @@ qwq_status gguf_open(const char *path, gguf_file **out) {
     int e = errno;
     close(fd);
     if (map == MAP_FAILED) return err_set(QWQ_ERR_IO, "cannot map '%s' (%zu bytes): %s", path, size, strerror(e));
+#ifdef MADV_HUGEPAGE
+    /* Pages read from disk through this mapping then come into the page
+     * cache as 2 MiB folios where the filesystem supports large folios:
+     * fewer page faults at first touch, and decode streams them ~20%
+     * faster than 4 KiB pages (bench/README.md). Advice only: failure is
+     * harmless and ignored. */
+    (void)madvise(map, size, MADV_HUGEPAGE);
+#endif
     gguf_file *f = NULL;
     qwq_status st = gguf_parse(map, size, &f);
     if (st) {

@@ -19,6 +19,7 @@
  * one thread in a fixed order, so results do not depend on the thread count.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,7 +33,7 @@ struct forward_scratch {
     int32_t max_in;               /* longest weight row, in elements */
     float *x, *h, *q, *k, *v, *att, *gate, *up;
     float *rope_cos, *rope_sin;   /* [n_batch][head_dim / 2] */
-    uint8_t *act;                 /* activations in the weight type's format: n_batch rows */
+    uint8_t *act[3];              /* activations in a weight type's format: n_batch rows each */
     float *attn_work;             /* per thread: the attention kernel's workspace */
 };
 
@@ -77,7 +78,11 @@ qwq_status forward_scratch_new(const qwq_model *m, int32_t n_batch, int32_t n_ct
     s->rope_sin = scratch_array(T, (size_t)hp->head_dim / 2, &st);
     /* the widest activation format is f32 (4 bytes per element, more than
      * any 8-bit block format) */
-    s->act = (uint8_t *)scratch_array(T, (size_t)max_in + 64, &st);
+    s->act[0] = (uint8_t *)scratch_array(T, (size_t)max_in + 64, &st);
+    /* the 2nd and 3rd formats of fused products (q, k, v; gate, up) whose
+     * input is a hidden state */
+    s->act[1] = (uint8_t *)scratch_array(T, (size_t)hp->n_embd + 64, &st);
+    s->act[2] = (uint8_t *)scratch_array(T, (size_t)hp->n_embd + 64, &st);
     s->attn_work = scratch_array((size_t)n_threads, attn_work_floats(hp->n_head / hp->n_head_kv), &st);
     if (st) {
         forward_scratch_free(s);
@@ -89,55 +94,111 @@ qwq_status forward_scratch_new(const qwq_model *m, int32_t n_batch, int32_t n_ct
 
 void forward_scratch_free(forward_scratch *s) {
     if (!s) return;
-    float *arrays[] = {s->x, s->h, s->q, s->k, s->v, s->att, s->gate, s->up, s->rope_cos, s->rope_sin, (float *)s->act, s->attn_work};
+    float *arrays[] = {s->x, s->h, s->q, s->k, s->v, s->att, s->gate, s->up, s->rope_cos, s->rope_sin, (float *)s->act[0], (float *)s->act[1], (float *)s->act[2], s->attn_work};
     for (size_t i = 0; i < sizeof arrays / sizeof *arrays; i++) mem_free_aligned(arrays[i]);
     free(s);
 }
 
-/* ---- matrix product: y[t][o] = sum_i W[o][i] x[t][i] (+ bias[o]) ---------- */
+/* ---- matrix products: y[t][o] = sum_i W[o][i] x[t][i] (+ bias[o]) ---------- */
 
+enum { MAX_PRODUCTS = 3 };
+
+/* Several products of the same input (q, k, v; gate, up) run as one job:
+ * the input is quantised once per activation format, and the threads take
+ * chunks of rows from all the products in turn, so one barrier serves
+ * them all and a thread that finishes early takes more rows. Each row is
+ * computed by one kernel call in a fixed order (kernels.h), so results do
+ * not depend on which thread takes which chunk. */
 typedef struct matmul_job {
     const kernel_table *kern;
-    const weight *w;
+    const matmul_product *p;
+    int n;
     const float *x;
-    const float *bias;
-    float *y;
-    int32_t n_tokens;
-    size_t act_row_bytes;
-    forward_scratch *s;
+    int32_t n_tokens, n_in;
+    uint8_t *act[MAX_PRODUCTS];       /* the input in product i's activation format */
+    size_t act_row_bytes[MAX_PRODUCTS];
+    int fresh[MAX_PRODUCTS];          /* act[i] is quantised for product i (not shared) */
+    int64_t rows_per_chunk[MAX_PRODUCTS];
+    long chunk_end[MAX_PRODUCTS];     /* cumulative chunk counts */
+    atomic_long next_chunk;
 } matmul_job;
+
+/* Decode reads every weight once: chunks of about 1 MiB of weights keep
+ * the per-call activation packing small against the rows streamed. */
+enum { DECODE_CHUNK_BYTES = 1 << 20, PREFILL_CHUNKS_PER_THREAD = 4 };
 
 static void quantize_worker(void *ctx, int worker, int n_workers) {
     const matmul_job *job = ctx;
-    const weight *w = job->w;
     long begin, end;
-    pool_split(job->n_tokens, worker, n_workers, &begin, &end);
-    for (long t = begin; t < end; t++)
-        job->kern->quantize[w->type](job->x + (size_t)t * (size_t)w->n_in, job->s->act + (size_t)t * job->act_row_bytes,
-                                     w->n_in);
+    pool_split((long)job->n_tokens * job->n, worker, n_workers, &begin, &end);
+    for (long k = begin; k < end; k++) {
+        int i = (int)(k / job->n_tokens);
+        int32_t t = (int32_t)(k % job->n_tokens);
+        if (!job->fresh[i]) continue; /* an earlier product's rows */
+        job->kern->quantize[job->p[i].w->type](job->x + (size_t)t * (size_t)job->n_in,
+                                               job->act[i] + (size_t)t * job->act_row_bytes[i], job->n_in);
+    }
 }
 
 static void gemm_worker(void *ctx, int worker, int n_workers) {
-    const matmul_job *job = ctx;
-    const weight *w = job->w;
-    long begin, end;
-    pool_split((w->n_out + ROW_GRAIN - 1) / ROW_GRAIN, worker, n_workers, &begin, &end);
-    int64_t r0 = (int64_t)begin * ROW_GRAIN, r1 = (int64_t)end * ROW_GRAIN;
-    if (r1 > w->n_out) r1 = w->n_out;
-    if (r0 >= r1) return;
-    job->kern->gemm[w->type](w->data, w->row_bytes, job->s->act, job->act_row_bytes, w->n_in, r0, r1, job->n_tokens,
-                             job->y, w->n_out);
-    if (job->bias)
-        for (int32_t t = 0; t < job->n_tokens; t++)
-            for (int64_t r = r0; r < r1; r++) job->y[(size_t)t * (size_t)w->n_out + (size_t)r] += job->bias[r];
+    (void)worker, (void)n_workers;
+    matmul_job *job = ctx;
+    for (;;) {
+        long c = atomic_fetch_add_explicit(&job->next_chunk, 1, memory_order_relaxed);
+        int i = 0;
+        while (i < job->n && c >= job->chunk_end[i]) i++;
+        if (i == job->n) return;
+        const matmul_product *p = &job->p[i];
+        const weight *w = p->w;
+        long first = i ? job->chunk_end[i - 1] : 0;
+        int64_t r0 = (int64_t)(c - first) * job->rows_per_chunk[i], r1 = r0 + job->rows_per_chunk[i];
+        if (r1 > w->n_out) r1 = w->n_out;
+        job->kern->gemm[w->type](w->data, w->row_bytes, job->act[i], job->act_row_bytes[i], w->n_in, r0, r1,
+                                 job->n_tokens, p->y, w->n_out);
+        if (p->bias)
+            for (int32_t t = 0; t < job->n_tokens; t++)
+                for (int64_t r = r0; r < r1; r++) p->y[(size_t)t * (size_t)w->n_out + (size_t)r] += p->bias[r];
+    }
+}
+
+void forward_matmuls(forward_scratch *s, thread_pool *pool, const kernel_table *kern, const matmul_product *p, int n,
+                     const float *x, int32_t n_tokens) {
+    matmul_job job = {.kern = kern, .p = p, .n = n, .x = x, .n_tokens = n_tokens, .n_in = p[0].w->n_in};
+    const int n_threads = pool_size(pool);
+    long chunks = 0;
+    int n_fresh = 0;
+    for (int i = 0; i < n; i++) {
+        const weight *w = p[i].w;
+        job.act_row_bytes[i] = quant_act_row_size(w->type, w->n_in);
+        /* a format an earlier product already has is shared; else the next
+         * free buffer (all the products' inputs fit: see model.h) */
+        job.fresh[i] = 1;
+        for (int j = 0; j < i && job.fresh[i]; j++)
+            if (quant_act_type(p[j].w->type) == quant_act_type(w->type)) job.act[i] = job.act[j], job.fresh[i] = 0;
+        if (job.fresh[i]) job.act[i] = s->act[n_fresh++];
+        int64_t rows;
+        if (n_tokens < 4) {
+            rows = (int64_t)(DECODE_CHUNK_BYTES / (w->row_bytes ? w->row_bytes : 1));
+        } else {
+            rows = w->n_out / ((int64_t)n_threads * PREFILL_CHUNKS_PER_THREAD);
+            if (rows < 8 * ROW_GRAIN) rows = 8 * ROW_GRAIN;
+        }
+        rows = (rows + ROW_GRAIN - 1) / ROW_GRAIN * ROW_GRAIN;
+        if (rows < ROW_GRAIN) rows = ROW_GRAIN;
+        job.rows_per_chunk[i] = rows;
+        chunks += (long)((w->n_out + rows - 1) / rows);
+        job.chunk_end[i] = chunks;
+    }
+    atomic_init(&job.next_chunk, 0);
+    if (n_tokens < 4) quantize_worker(&job, 0, 1); /* not worth waking the threads */
+    else pool_run(pool, quantize_worker, &job);
+    pool_run(pool, gemm_worker, &job);
 }
 
 void forward_matmul(forward_scratch *s, thread_pool *pool, const kernel_table *kern, const weight *w, const float *x,
                     int32_t n_tokens, const float *bias, float *y) {
-    matmul_job job = {kern, w, x, bias, y, n_tokens, quant_act_row_size(w->type, w->n_in), s};
-    if (n_tokens < 4) quantize_worker(&job, 0, 1); /* not worth waking the threads */
-    else pool_run(pool, quantize_worker, &job);
-    pool_run(pool, gemm_worker, &job);
+    matmul_product p = {w, bias, y};
+    forward_matmuls(s, pool, kern, &p, 1, x, n_tokens);
 }
 
 /* ---- attention --------------------------------------------------------------- */
@@ -262,16 +323,15 @@ static void layer_forward(const qwq_model *m, const layer *L, int32_t il, forwar
     const hparams *hp = &m->hp;
     stage_job sj = {hp, L, s, kv, il, T, pos0, STAGE_ATTN_IN};
     run_stage(&sj, pool, STAGE_ATTN_IN);
-    forward_matmul(s, pool, m->kern, &L->wq, s->h, T, L->bq, s->q);
-    forward_matmul(s, pool, m->kern, &L->wk, s->h, T, L->bk, s->k);
-    forward_matmul(s, pool, m->kern, &L->wv, s->h, T, L->bv, s->v);
+    const matmul_product qkv[3] = {{&L->wq, L->bq, s->q}, {&L->wk, L->bk, s->k}, {&L->wv, L->bv, s->v}};
+    forward_matmuls(s, pool, m->kern, qkv, 3, s->h, T);
     run_stage(&sj, pool, STAGE_QK);
     attention_job aj = {hp, kv, m->kern, s, il, T, pos0};
     pool_run(pool, attention_worker, &aj);
     forward_matmul(s, pool, m->kern, &L->wo, s->att, T, NULL, s->h);
     run_stage(&sj, pool, STAGE_FFN_IN);
-    forward_matmul(s, pool, m->kern, &L->w_gate, s->h, T, NULL, s->gate);
-    forward_matmul(s, pool, m->kern, &L->w_up, s->h, T, NULL, s->up);
+    const matmul_product ffn[2] = {{&L->w_gate, NULL, s->gate}, {&L->w_up, NULL, s->up}};
+    forward_matmuls(s, pool, m->kern, ffn, 2, s->h, T);
     run_stage(&sj, pool, STAGE_SWIGLU);
     forward_matmul(s, pool, m->kern, &L->w_down, s->gate, T, NULL, s->h);
     run_stage(&sj, pool, STAGE_RESIDUAL);

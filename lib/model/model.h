@@ -110,4 +110,15 @@ void model_forward(const qwq_model *m, forward_scratch *s, thread_pool *pool, kv
 void forward_matmul(forward_scratch *s, thread_pool *pool, const kernel_table *kern, const weight *w, const float *x,
                     int32_t n_tokens, const float *bias, float *y);
 
+/* n (1..3) products of the same x, one job: y_i = x W_i (+ bias_i). The
+ * weights share n_in; the first may be any width up to the scratch's
+ * widest input, the others' inputs are hidden states (n_embd). */
+typedef struct matmul_product {
+    const weight *w;
+    const float *bias; /* NULL: none */
+    float *y;
+} matmul_product;
+void forward_matmuls(forward_scratch *s, thread_pool *pool, const kernel_table *kern, const matmul_product *p, int n,
+                     const float *x, int32_t n_tokens);
+
 #endif

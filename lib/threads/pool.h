@@ -11,8 +11,10 @@
  *  - A pool belongs to one session and is driven by one thread at a time.
  *    There is no global pool. Built with OPENMP=1, jobs run in an OpenMP
  *    parallel region of n threads instead, with the same worker indexes.
- *  - How work is split must depend only on (index, n_workers), never on
- *    timing, so results are identical whatever the scheduling.
+ *  - Results never depend on scheduling: a job splits work by (index,
+ *    n_workers), or hands it out dynamically (an atomic counter) only when
+ *    every item is computed the same way whoever takes it (the matrix
+ *    products: kernels.h), so a thread that finishes early can help.
  */
 #ifndef QWQ_POOL_H
 #define QWQ_POOL_H
