@@ -19,6 +19,13 @@
  *     and median of several passes) runs right before and right after the
  *     timed decode runs; the mean of the two bests is the reference.
  *     decode efficiency = bytes of weights read per token x tok/s / probe.
+ *  5. Interleaved (--interleave K, default 8): the probe buffer also stays
+ *     mapped during the timed decode runs and one probe pass runs before
+ *     every K decoded tokens (untimed for the decode). Each run's
+ *     efficiency is its GB/s over the median of the passes run amid its
+ *     tokens; the median of the runs is reported. On a machine whose
+ *     bandwidth drifts from second to second (a shared VM), this compares
+ *     the two at the same moments.
  *
  * Uses the public API for everything it times, and the internal headers only
  * to count the weights the forward pass reads (model.h) and to run the probe
@@ -450,6 +457,7 @@ static void usage(void) {
             "  --json               one JSON object on stdout instead of the table\n"
             "  --no-probe           skip the memory bandwidth probe\n"
             "  --probe-passes N     passes per probe (default 5)\n"
+            "  --interleave K       one probe pass before every K decoded tokens (default 8; 0: off)\n"
             "  --loads N            timed qwq_load calls (default 3)\n"
             "  --no-warm            do not read the file into the page cache before loading\n"
             "  --no-warmup          no untimed warm-up run before the timed runs\n"
@@ -478,7 +486,7 @@ static const char *simd_name(int level) {
 
 int main(int argc, char **argv) {
     const char *path = NULL;
-    int threads = 0, n_prompt = 512, n_gen = 128, reps = 5, json = 0, do_probe = 1, passes = 5, n_loads = 3;
+    int threads = 0, n_prompt = 512, n_gen = 128, reps = 5, json = 0, do_probe = 1, passes = 5, n_loads = 3, interleave = 8;
     int warm = 1, warmup = 1, quiet = 0, simd = QWQ_SIMD_AUTO;
     uint64_t seed = 1;
     for (int i = 1; i < argc; i++) {
@@ -492,6 +500,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) n_gen = parse_int(v, a, 0, 1 << 20), i++;
         else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) reps = parse_int(v, a, 1, 1000), i++;
         else if (!strcmp(a, "--probe-passes")) passes = parse_int(v, a, 1, 64), i++;
+        else if (!strcmp(a, "--interleave")) interleave = parse_int(v, a, 0, 1 << 20), i++;
         else if (!strcmp(a, "--loads")) n_loads = parse_int(v, a, 1, 100), i++;
         else if (!strcmp(a, "--seed")) seed = (uint64_t)parse_int(v, a, 0, 2147483647), i++;
         else if (!strcmp(a, "--simd")) {
@@ -567,6 +576,9 @@ int main(int argc, char **argv) {
 
     double *pp_tps = calloc((size_t)reps, sizeof(double)), *tg_tps = calloc((size_t)reps, sizeof(double));
     double *pp_raw = calloc((size_t)reps, sizeof(double)), *tg_raw = calloc((size_t)reps, sizeof(double));
+    double *il_eff = calloc((size_t)reps, sizeof(double)), *il_probe = calloc((size_t)reps, sizeof(double));
+    int interleaved = 0;
+    if (!il_eff || !il_probe) { fprintf(stderr, "qwq-bench: out of memory\n"); return 1; }
     if (!pp_tps || !tg_tps || !pp_raw || !tg_raw) { fprintf(stderr, "qwq-bench: out of memory\n"); return 1; }
 
     /* ---- prefill ---- */
@@ -618,33 +630,54 @@ int main(int argc, char **argv) {
             probe_bytes = pr.job.bytes;
             pb = probe_run(&pr, passes);
             if (!quiet) fprintf(stderr, "qwq-bench: probe before: best %.1f GB/s, median %.1f\n", pb.best, pb.med);
-            /* keep the probe buffer out of the decode's peak RSS: unmap and refill after */
-            probe_close(&pr);
+            interleaved = interleave > 0 && n_gen > 0;
+            /* else keep the probe buffer out of the decode's peak RSS: unmap and refill after */
+            if (!interleaved) probe_close(&pr);
         }
-        hwm_was_reset = hwm_reset();
+        hwm_was_reset = interleaved ? 0 : hwm_reset();
         tg_c0 = cpu_sample_now();
+        const int max_passes = interleaved ? (n_gen + interleave - 1) / interleave : 0;
+        double *pass_gbs = interleaved ? calloc((size_t)max_passes, sizeof(double)) : NULL;
+        if (interleaved && !pass_gbs) die("out of memory");
         for (int run = 0; run < reps && n_gen > 0; run++) {
             if (qwq_session_truncate(sess, 0) != QWQ_OK) die("qwq_session_truncate");
-            double t0 = now_s();
+            double dt = 0;
+            int np = 0;
             for (int i = 0; i < n_gen; i++) {
+                if (interleaved && i % interleave == 0) {
+                    double tp = now_s();
+                    pool_run(pr.pool, probe_work, &pr.job);
+                    pass_gbs[np++] = (double)pr.job.bytes / (now_s() - tp) / 1e9;
+                }
                 qwq_token t = (qwq_token)(rng_next(&rng) % (uint64_t)n_vocab);
+                double t0 = now_s();
                 if (qwq_session_eval(sess, &t, 1, 0) != QWQ_OK) die("qwq_session_eval (decode)");
+                dt += now_s() - t0;
             }
-            double dt = now_s() - t0;
             tg_tps[run] = tg_raw[run] = n_gen / dt;
+            if (interleaved) {
+                stats ps = summarize(pass_gbs, np);
+                il_probe[run] = ps.med;
+                il_eff[run] = GB(read_per_token) * tg_tps[run] / ps.med;
+            }
             if (!quiet) fprintf(stderr, "qwq-bench: tg%d run %d: %.2f tok/s\n", n_gen, run + 1, tg_tps[run]);
+            if (!quiet && interleaved)
+                fprintf(stderr, "qwq-bench:   %d probe passes amid its tokens: median %.1f GB/s -> %.1f%%\n", np,
+                        il_probe[run], il_eff[run] * 100);
         }
+        free(pass_gbs);
         if (n_gen > 0) {
             tg = summarize(tg_tps, reps);
             tg_share = cpu_share_between(tg_c0, cpu_sample_now());
         }
-        rss_tg = rss_now();
+        if (!interleaved) rss_tg = rss_now();
         if (have_probe) {
-            have_probe = probe_open(&pr, threads, probe_bytes);
+            have_probe = interleaved ? 1 : probe_open(&pr, threads, probe_bytes);
             if (have_probe) {
                 pa = probe_run(&pr, passes);
                 if (!quiet) fprintf(stderr, "qwq-bench: probe after: best %.1f GB/s, median %.1f\n", pa.best, pa.med);
                 probe_close(&pr);
+                if (interleaved) rss_tg = rss_now(); /* without the probe buffer */
             } else {
                 fprintf(stderr, "qwq-bench: cannot set up the second bandwidth probe\n");
             }
@@ -659,6 +692,11 @@ int main(int argc, char **argv) {
     double probe_ref_med = pa.passes ? 0.5 * (pb.med + pa.med) : pb.med;
     double dec_gbs = GB(read_per_token) * tg.med;
     double eff = probe_ref > 0 && n_gen > 0 ? dec_gbs / probe_ref : 0;
+    stats il_e = {0, 0, 0, 0}, il_p = {0, 0, 0, 0};
+    if (interleaved) {
+        il_p = summarize(il_probe, reps);
+        il_e = summarize(il_eff, reps); /* sorts: after il_probe, which it does not touch */
+    }
 
     char types[256] = "";
     {
@@ -743,10 +781,14 @@ int main(int argc, char **argv) {
         json_stats(f, "    ", "tok_s", tg, "%.3f", 0);
         fprintf(f,
                 "    \"read_per_token_bytes\": %llu,\n    \"gb_s\": %.3f,\n    \"efficiency\": %.4f,\n"
-                "    \"efficiency_vs_probe_median\": %.4f,\n    \"cpu_others\": %.3f,\n"
-                "    \"cpu_steal\": %.3f\n  },\n",
+                "    \"efficiency_vs_probe_median\": %.4f,\n    \"interleave\": %d,\n",
                 (unsigned long long)read_per_token, n_gen ? dec_gbs : 0.0, eff,
-                probe_ref_med > 0 && n_gen > 0 ? dec_gbs / probe_ref_med : 0.0, tg_share.others, tg_share.steal);
+                probe_ref_med > 0 && n_gen > 0 ? dec_gbs / probe_ref_med : 0.0, interleaved ? interleave : 0);
+        if (interleaved) {
+            json_stats(f, "    ", "efficiency_interleaved", il_e, "%.4f", 0);
+            json_stats(f, "    ", "interleaved_probe_gb_s", il_p, "%.3f", 0);
+        }
+        fprintf(f, "    \"cpu_others\": %.3f,\n    \"cpu_steal\": %.3f\n  },\n", tg_share.others, tg_share.steal);
         fprintf(f, "  \"probe\": {\n    \"ran\": %s,\n    \"buffer_bytes\": %llu,\n    \"passes\": %d,\n",
                 pb.passes ? "true" : "false", (unsigned long long)probe_bytes, passes);
         fprintf(f,
@@ -795,6 +837,10 @@ int main(int argc, char **argv) {
             if (n_gen > 0)
                 printf("decode   %.1f%% of the probe (%.2f GB/s of %.2f GB/s, mean of the two bests)\n", eff * 100,
                        dec_gbs, probe_ref);
+            if (interleaved)
+                printf("decode   %.1f%% (%.1f - %.1f%%) of the probe passes run amid its tokens (one every %d; "
+                       "their median %.2f GB/s), median of %d runs\n",
+                       il_e.med * 100, il_e.min * 100, il_e.max * 100, interleave, il_p.med, reps);
         }
         if (pp_share.others >= 0 || tg_share.others >= 0 || pb.others >= 0)
             printf("machine  other processes used %.0f%% (prefill) / %.0f%% (decode) / %.0f%% and %.0f%% (probes) of "
@@ -815,5 +861,7 @@ int main(int argc, char **argv) {
     free(tg_tps);
     free(pp_raw);
     free(tg_raw);
+    free(il_eff);
+    free(il_probe);
     return 0;
 }
