@@ -96,7 +96,7 @@ $(BUILD)/bin/%: examples/%.c lib/libqwq.a include/qwq.h
 	$(CC) $(CFLAGS_COMMON) $< -o $@ lib/libqwq.a $(LDLIBS)
 
 # Tools in bench/ may use internal components (e.g. block formats).
-$(BUILD)/bin/%: bench/%.c $(BUILD)/libqwq-internal.a $(LIB_HDR)
+$(BUILD)/bin/%: bench/%.c $(wildcard bench/*.h) $(BUILD)/libqwq-internal.a $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $< -o $@ $(BUILD)/libqwq-internal.a $(LDLIBS)
 

@@ -28,6 +28,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "bench_probe.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
 #include "threads/pool.h"
@@ -131,7 +132,6 @@ static void gemm_work(void *ctx, int wk, int nw) {
     if (r0 < r1) j->fn(j->w, j->wrb, j->act, j->arb, j->n_in, r0, r1, j->n_tok, j->y, j->n_out);
 }
 
-typedef uint64_t v2u64 __attribute__((vector_size(16)));
 
 typedef struct probe_job {
     const uint8_t *buf;
@@ -144,20 +144,7 @@ static void probe_work(void *ctx, int wk, int nw) {
     probe_job *j = ctx;
     long b, e;
     pool_split((long)(j->bytes / 4096), wk, nw, &b, &e);
-    const v2u64 *p = (const v2u64 *)(j->buf + (size_t)b * 4096), *end = (const v2u64 *)(j->buf + (size_t)e * 4096);
-    v2u64 a0 = {0, 0}, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-    for (; p < end; p += 8) {
-        a0 += p[0];
-        a1 += p[1];
-        a2 += p[2];
-        a3 += p[3];
-        a4 += p[4];
-        a5 += p[5];
-        a6 += p[6];
-        a7 += p[7];
-    }
-    v2u64 s = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
-    j->sink[(wk % 64) * 8] += s[0] ^ s[1];
+    j->sink[(wk % 64) * 8] += bench_read_stream(j->buf + (size_t)b * 4096, j->buf + (size_t)e * 4096);
 }
 
 /* ---- options ------------------------------------------------------------------------------ */
