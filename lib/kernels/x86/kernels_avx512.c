@@ -36,7 +36,7 @@
  * streamed once, one after the other, weights unpacked in registers,
  * non-temporal prefetch ahead) or by the prefill kernel (weights of 8 rows x
  * one chunk unpacked into a buffer and reused by every token of a block of
- * 32-44, 4 rows x 4 tokens register tiles, activations packed once per
+ * 48-67, 4 rows x 4 tokens register tiles, activations packed once per
  * token block and chunk and read from L1/L2), whatever r0, r1 and n_tok:
  * results do not depend on threads or batching. Integer sums are exact, so
  * only the lane float order matters, and that is fixed.
@@ -58,7 +58,7 @@
  * 16 costs two.
  *
  * Stack: no allocation; buffers live on the stack: about 100 KiB in decode
- * and 290 KiB in prefill (threads running these kernels need stacks of
+ * and 400 KiB in prefill (threads running these kernels need stacks of
  * 512 KiB or more; glibc's default is 8 MiB).
  */
 #include "kernels/kernels.h"
@@ -777,7 +777,7 @@ AI void q_decode(const int type, const int T, const uint8_t *w, size_t wrb, cons
 
 /* ---- prefill: weights unpacked once per token block, 4 x 4 register tiles ------------ */
 
-enum { PF_TB = 32, PF_RB = 8 };
+enum { PF_TB = 48, PF_RB = 8 };
 /* a chunk's packed activations / unpacked weights for one token / row, at
  * most: S = 8 types with minimums (8 groups of 11 / 10 vectors) or S = 4
  * types with minimums (16 groups of 7 / 6 vectors) */
