@@ -157,11 +157,12 @@ j=$OUT/$first.json
 echo
 echo "qwq-bench $(jget "$j" version), $(jget "$j" cpu.model), simd $(jget "$j" simd), $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "QwQ-32B shape, random weights; llama.cpp figures from PERFORMANCE.md (llama-bench -t 2 -p 512 -n 128 -r 5)"
-echo "tok/s are medians of $R runs; probe = mean of the best passes before and after decode, same threads"
+echo "tok/s are medians of $R runs; probe = mean of the best passes before and after decode, same threads;"
+echo "amid = median over the runs of each run's GB/s over the probe passes run between its tokens"
 echo
-printf '| %-12s | %-3s | %-8s | %-8s | %-9s | %-9s | %-8s | %-8s | %-11s | %-9s | %-10s | %-7s | %-9s |\n' \
-    run thr test "tok/s" llama.cpp ratio test "tok/s" llama.cpp ratio "GB read/tok" "GB/s" "of probe"
-printf '| %s |\n' "--- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | ---"
+printf '| %-12s | %-3s | %-8s | %-8s | %-9s | %-9s | %-8s | %-8s | %-11s | %-9s | %-10s | %-7s | %-9s | %-9s |\n' \
+    run thr test "tok/s" llama.cpp ratio test "tok/s" llama.cpp ratio "GB read/tok" "GB/s" "of probe" "amid"
+printf '| %s |\n' "--- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | ---"
 for r in $RESULTS; do
     j=$OUT/$r.json
     set -- $(baseline "$r")
@@ -173,13 +174,15 @@ for r in $RESULTS; do
     [ "$np" = 0 ] && pp=-
     [ "$ng" = 0 ] && tg=-
     # the baseline is pp512/tg128: a ratio against another size is only indicative
-    printf '| %-12s | %-3s | %-8s | %-8s | %-9s | %-9s | %-8s | %-8s | %-11s | %-9s | %-10s | %-7s | %-9s |\n' \
+    printf '| %-12s | %-3s | %-8s | %-8s | %-9s | %-9s | %-8s | %-8s | %-11s | %-9s | %-10s | %-7s | %-9s | %-9s |\n' \
         "$r" "$(jget "$j" threads)" "pp$np" "$(fmt %.2f "$pp")" "$bpp" "$(ratio "$pp" "$bpp")" \
         "tg$ng" "$(fmt %.2f "$tg")" "$btg" "$(ratio "$tg" "$btg")" \
         "$(fmt %.3f "$(awk -v b="$(jget "$j" decode.read_per_token_bytes)" 'BEGIN { print b / 1e9 }')")" \
         "$(fmt %.2f "$(jget "$j" decode.gb_s)")" \
         "$(awk -v e="$(jget "$j" decode.efficiency)" -v g="$(jget "$j" probe.gb_s)" \
-            'BEGIN { if (e == "-" || e + 0 == 0) print "-"; else printf "%.1f%% of %.1f", e * 100, g }')"
+            'BEGIN { if (e == "-" || e + 0 == 0) print "-"; else printf "%.1f%% of %.1f", e * 100, g }')" \
+        "$(awk -v e="$(jget "$j" decode.efficiency_interleaved.median)" \
+            'BEGIN { if (e == "-" || e + 0 == 0) print "-"; else printf "%.1f%%", e * 100 }')"
 done
 echo
 printf '| %-12s | %-10s | %-10s | %-12s | %-12s | %-12s | %-10s | %-17s |\n' run "file GB" "load ms" "RSS load GB" \
