@@ -135,6 +135,7 @@ endif
 test-valgrind: $(TESTS)
 	QWQ_FUZZ_ITERATIONS=300 valgrind -q --error-exitcode=9 --leak-check=full $(BUILD)/tests/test_loader
 	valgrind -q --error-exitcode=9 --leak-check=full $(BUILD)/tests/test_api
+	valgrind -q --error-exitcode=9 --leak-check=full $(BUILD)/tests/test_attn
 
 # libFuzzer targets (clang): build/fuzz/fuzz_gguf, fuzz_tokenize, fuzz_options.
 # Run e.g. build/fuzz/fuzz_gguf -max_total_time=60 corpus_dir/
