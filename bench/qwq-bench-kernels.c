@@ -28,47 +28,13 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#include "bench_probe.h"
+#include "bench_common.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
 #include "threads/pool.h"
 #include "util/util.h"
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-typedef struct stats {
-    double med, min, max;
-} stats;
-
-static stats summarize(const double *v, int n) {
-    double s[64];
-    stats r = {0, 0, 0};
-    if (n <= 0) return r;
-    if (n > 64) n = 64;
-    memcpy(s, v, sizeof(double) * (size_t)n);
-    qsort(s, (size_t)n, sizeof *s, cmp_double);
-    r.med = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-    r.min = s[0];
-    r.max = s[n - 1];
-    return r;
-}
-
 static uint64_t rng_state = 0x853c49e6748fea9bull;
-static uint64_t rng_next(void) {
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 /* ---- weights --------------------------------------------------------------------------- */
 
@@ -86,7 +52,7 @@ static int scale_fields(uint32_t type, int off[2]) {
 /* random bytes, then finite small scales (or finite small floats) */
 static void fill_weights(uint8_t *buf, size_t bytes, uint32_t type) {
     uint64_t *q = (uint64_t *)buf;
-    for (size_t i = 0; i < bytes / 8; i++) q[i] = rng_next();
+    for (size_t i = 0; i < bytes / 8; i++) q[i] = rng_next(&rng_state);
     const qtype_info *qi = qtype_get(type);
     if (type == QTYPE_F32) {
         uint32_t *p = (uint32_t *)buf;
@@ -103,7 +69,7 @@ static void fill_weights(uint8_t *buf, size_t bytes, uint32_t type) {
     const int nf = scale_fields(type, off);
     for (size_t b = 0; b + qi->block_bytes <= bytes; b += qi->block_bytes)
         for (int f = 0; f < nf; f++) {
-            uint16_t h = fp16_from_f32((float)((double)(rng_next() >> 11) / 9007199254740992.0 * 0.01 + 1e-4));
+            uint16_t h = fp16_from_f32((float)((double)(rng_next(&rng_state) >> 11) / 9007199254740992.0 * 0.01 + 1e-4));
             memcpy(buf + b + (size_t)off[f], &h, 2);
         }
 }
@@ -337,7 +303,7 @@ int main(int argc, char **argv) {
     float *y = malloc(sizeof(float) * (size_t)max_out * (size_t)o.tokens);
     if (!x || !act || !y) return fprintf(stderr, "out of memory\n"), 1;
     for (size_t i = 0; i < (size_t)max_in * (size_t)o.tokens; i++)
-        x[i] = (float)((double)(rng_next() >> 11) / 4503599627370496.0 - 1.0);
+        x[i] = (float)((double)(rng_next(&rng_state) >> 11) / 4503599627370496.0 - 1.0);
     if (!o.json)
         printf("qwq-bench-kernels: cpu level %s, %d reps (median (min-max)), decode over %zu MiB, prefill %d tokens\n",
                kernels_level_name(kernels_detect()), o.reps, o.mb, o.tokens);
@@ -395,7 +361,7 @@ int main(int argc, char **argv) {
                             double t = now_s() - t0;
                             if (rep >= 0) gops[rep] = 2.0 * (double)sh.n_in * (double)sh.n_out * o.tokens / t / 1e9;
                         }
-                        result r = {type, o.levels[li], o.threads[thi], 1, sh, 1, summarize(gops, o.reps), {0, 0, 0}};
+                        result r = {type, o.levels[li], o.threads[thi], 1, sh, 1, summarize(gops, o.reps), {0, 0, 0, 0}};
                         results[n_results] = r;
                         if (!o.json) print_result(&results[n_results]);
                         if (n_results + 1 < (int)(sizeof results / sizeof *results)) n_results++;

@@ -42,7 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench_probe.h"
+#include "bench_common.h"
 #include "kernels/qtypes.h"
 #include "model/model.h"
 #include "qwq.h"
@@ -50,39 +50,6 @@
 
 /* ---- small helpers ---------------------------------------------------------------- */
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-typedef struct stats {
-    double med, min, max;
-    int n;
-} stats;
-
-/* median and range of v[0..n) (v is left sorted) */
-static stats summarize(double *v, int n) {
-    stats s = {0, 0, 0, n};
-    if (n <= 0) return s;
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    s.med = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-    s.min = v[0];
-    s.max = v[n - 1];
-    return s;
-}
-
-static uint64_t rng_next(uint64_t *state) {
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 static void die(const char *what) {
     fprintf(stderr, "qwq-bench: %s: %s\n", what, qwq_last_error());
