@@ -39,22 +39,13 @@ static inline __m256 lanes_below(int32_t n) {
 static inline VEC vtail_ninf(VEC v, int32_t n) { return _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), v, lanes_below(n)); }
 static inline VEC vtail_zero(VEC v, int32_t n) { return _mm256_and_ps(v, lanes_below(n)); }
 
-/* e^x for x <= 0 (-inf -> 0): as the AVX-512 kernel, with 2^n built in
- * the exponent field; inputs below -87 give e^-87 (about 1.6e-38), never a
- * subnormal, which is far below what a softmax weight can change. */
-static inline VEC vexp(VEC x) {
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
-    const VEC n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    VEC r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    VEC p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+/* e^x (attn_x86.h): 2^n built in the exponent field, so inputs are clamped
+ * at -87 (e^-87 is about 1.6e-38, never a subnormal), far below what a
+ * softmax weight can change */
+#define VEXP_MIN (-87.0f)
+static inline VEC vround(VEC v) { return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+static inline VEC vfnma(VEC a, VEC b, VEC c) { return _mm256_fnmadd_ps(a, b, c); }
+static inline VEC vscale2(VEC p, VEC n) {
     const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }

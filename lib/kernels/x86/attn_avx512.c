@@ -31,24 +31,12 @@ static inline __mmask16 tail_mask(int32_t n) { return n >= 16 ? 0xFFFF : n <= 0 
 static inline VEC vtail_ninf(VEC v, int32_t n) { return _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), tail_mask(n), v); }
 static inline VEC vtail_zero(VEC v, int32_t n) { return _mm512_maskz_mov_ps(tail_mask(n), v); }
 
-/* e^x for x <= 0 (and -inf -> 0): x = n ln2 + r with |r| <= ln2 / 2, a
- * degree-6 polynomial for e^r (Cephes' expf coefficients), then * 2^n
- * with vscalefps, which also gives the subnormal and zero results. */
-static inline VEC vexp(VEC x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
-    const VEC n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                       _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    VEC r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    VEC p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
+/* e^x (attn_x86.h): 2^n with vscalefps, which also gives the subnormal and
+ * zero results of the smallest inputs */
+#define VEXP_MIN (-104.0f)
+static inline VEC vround(VEC v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+static inline VEC vfnma(VEC a, VEC b, VEC c) { return _mm512_fnmadd_ps(a, b, c); }
+static inline VEC vscale2(VEC p, VEC n) { return _mm512_scalef_ps(p, n); }
 
 #include "kernels/x86/attn_x86.h"
 

@@ -5,7 +5,8 @@
  *
  *   VEC, VL                 the float vector type and its lane count
  *   vzero vload vstore vbcast(const float *) vset1 vadd vsub vmul vfma(a, b, c)
- *   vmax vhmax vhsum vexp   (vexp: e^x for x <= 0, ~1 ulp)
+ *   vfnma(a, b, c) = c - a b (fused)  vmax vhmax vhsum
+ *   vround (to nearest)  vscale2(p, n) = p 2^n  VEXP_MIN (vexp's lower clamp)
  *   vtail_ninf(v, n) / vtail_zero(v, n)   lanes >= n set to -inf / 0
  *   QK_ROWS                 query rows per q . k register tile
  *   PV_ROWS, PV_VECS        query rows x vectors per p . v register tile
@@ -40,6 +41,25 @@
 #endif
 
 enum { CHUNK_VECS = ATTN_CHUNK / VL, BLOCK_VECS = KV_BLOCK_TOKENS / VL };
+
+/* e^x for x <= 0 (-inf and anything below VEXP_MIN give e^VEXP_MIN or 0,
+ * masked by the caller): x = n ln2 + r with |r| <= ln2 / 2 (ln2 in two
+ * parts, Cody-Waite), a degree-6 polynomial for e^r (Cephes' expf
+ * coefficients), then p 2^n. About 1 ulp. */
+ATTN_AI VEC vexp(VEC x) {
+    x = vmax(x, vset1(VEXP_MIN));
+    const VEC n = vround(vmul(x, vset1(1.44269504088896341f)));
+    VEC r = vfnma(n, vset1(0.693359375f), x);
+    r = vfnma(n, vset1(-2.12194440e-4f), r);
+    VEC p = vset1(1.9875691500e-4f);
+    p = vfma(p, r, vset1(1.3981999507e-3f));
+    p = vfma(p, r, vset1(8.3334519073e-3f));
+    p = vfma(p, r, vset1(4.1665795894e-2f));
+    p = vfma(p, r, vset1(1.6666665459e-1f));
+    p = vfma(p, r, vset1(5.0000001201e-1f));
+    p = vfma(vmul(p, r), r, vadd(r, vset1(1.0f)));
+    return vscale2(p, n);
+}
 
 typedef struct attn_rows {
     const float *q[ATTN_TILE_TOKENS * 64];
