@@ -117,7 +117,8 @@ typedef struct matmul_job {
     int32_t n_tokens, n_in;
     uint8_t *act[MAX_PRODUCTS];       /* the input in product i's activation format */
     size_t act_row_bytes[MAX_PRODUCTS];
-    int fresh[MAX_PRODUCTS];          /* act[i] is quantised for product i (not shared) */
+    int fresh[MAX_PRODUCTS];          /* the products whose act[] is quantised (not shared) */
+    int n_fresh;
     int64_t rows_per_chunk[MAX_PRODUCTS];
     long chunk_end[MAX_PRODUCTS];     /* cumulative chunk counts */
     atomic_long next_chunk;
@@ -130,11 +131,10 @@ enum { DECODE_CHUNK_BYTES = 1 << 20, PREFILL_CHUNKS_PER_THREAD = 4 };
 static void quantize_worker(void *ctx, int worker, int n_workers) {
     const matmul_job *job = ctx;
     long begin, end;
-    pool_split((long)job->n_tokens * job->n, worker, n_workers, &begin, &end);
+    pool_split((long)job->n_tokens * job->n_fresh, worker, n_workers, &begin, &end);
     for (long k = begin; k < end; k++) {
-        int i = (int)(k / job->n_tokens);
+        int i = job->fresh[k / job->n_tokens];
         int32_t t = (int32_t)(k % job->n_tokens);
-        if (!job->fresh[i]) continue; /* an earlier product's rows */
         job->kern->quantize[job->p[i].w->type](job->x + (size_t)t * (size_t)job->n_in,
                                                job->act[i] + (size_t)t * job->act_row_bytes[i], job->n_in);
     }
@@ -166,19 +166,24 @@ void forward_matmuls(forward_scratch *s, thread_pool *pool, const kernel_table *
     matmul_job job = {.kern = kern, .p = p, .n = n, .x = x, .n_tokens = n_tokens, .n_in = p[0].w->n_in};
     const int n_threads = pool_size(pool);
     long chunks = 0;
-    int n_fresh = 0;
     for (int i = 0; i < n; i++) {
         const weight *w = p[i].w;
         job.act_row_bytes[i] = quant_act_row_size(w->type, w->n_in);
         /* a format an earlier product already has is shared; else the next
          * free buffer (all the products' inputs fit: see model.h) */
-        job.fresh[i] = 1;
-        for (int j = 0; j < i && job.fresh[i]; j++)
-            if (quant_act_type(p[j].w->type) == quant_act_type(w->type)) job.act[i] = job.act[j], job.fresh[i] = 0;
-        if (job.fresh[i]) job.act[i] = s->act[n_fresh++];
+        job.act[i] = NULL;
+        for (int j = 0; j < i && !job.act[i]; j++)
+            if (quant_act_type(p[j].w->type) == quant_act_type(w->type)) job.act[i] = job.act[j];
+        if (!job.act[i]) {
+            job.act[i] = s->act[job.n_fresh];
+            job.fresh[job.n_fresh++] = i;
+        }
         int64_t rows;
         if (n_tokens < 4) {
             rows = (int64_t)(DECODE_CHUNK_BYTES / (w->row_bytes ? w->row_bytes : 1));
+            /* small matrices (small models): still a few chunks per thread */
+            const int64_t share = w->n_out / (2 * (int64_t)n_threads);
+            if (rows > share) rows = share;
         } else {
             rows = w->n_out / ((int64_t)n_threads * PREFILL_CHUNKS_PER_THREAD);
             if (rows < 8 * ROW_GRAIN) rows = 8 * ROW_GRAIN;
