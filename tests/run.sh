@@ -47,7 +47,7 @@ done
 # ARM kernels natively above, so it has no second phase.
 a64=$build/aarch64
 a64_all="test_ops test_quant test_kernels_arm test_attn test_reference"
-a64_kernels="test_ops test_kernels_arm"
+a64_kernels="test_ops test_kernels_arm test_attn"
 a64_qemu=${QEMU_AARCH64:-qemu-aarch64}
 a64_root=${QEMU_LD_PREFIX:-/usr/aarch64-linux-gnu}
 a64_pass() { # label cpu "env assignments" tests: results to $a64/pass-label.out

@@ -64,6 +64,7 @@ void attn_avx512(const attn_tile *tile, float *work);
 #if defined(__aarch64__)
 void kernels_fill_neon(kernel_table *t);
 void kernels_fill_dotprod(kernel_table *t);
+void attn_neon(const attn_tile *tile, float *work);
 #endif
 
 #endif

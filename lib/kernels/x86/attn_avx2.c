@@ -1,4 +1,4 @@
-/* The AVX2 attention kernel: attn_x86.h over 8-lane vectors (16 registers:
+/* The AVX2 attention kernel: attn_simd.h over 8-lane vectors (16 registers:
  * smaller register tiles than AVX-512). */
 #include <immintrin.h>
 #include <math.h>
@@ -39,7 +39,7 @@ static inline __m256 lanes_below(int32_t n) {
 static inline VEC vtail_ninf(VEC v, int32_t n) { return _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), v, lanes_below(n)); }
 static inline VEC vtail_zero(VEC v, int32_t n) { return _mm256_and_ps(v, lanes_below(n)); }
 
-/* e^x (attn_x86.h): 2^n built in the exponent field, so inputs are clamped
+/* e^x (attn_simd.h): 2^n built in the exponent field, so inputs are clamped
  * at -87 (e^-87 is about 1.6e-38, never a subnormal), far below what a
  * softmax weight can change */
 #define VEXP_MIN (-87.0f)
@@ -50,6 +50,6 @@ static inline VEC vscale2(VEC p, VEC n) {
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-#include "kernels/x86/attn_x86.h"
+#include "kernels/attn_simd.h"
 
 void attn_avx2(const attn_tile *tile, float *work) { attn_tile_simd(tile, work); }

@@ -1,4 +1,4 @@
-/* The AVX-512 attention kernel: attn_x86.h over 16-lane vectors. */
+/* The AVX-512 attention kernel: attn_simd.h over 16-lane vectors. */
 #include <immintrin.h>
 #include <math.h>
 
@@ -31,13 +31,13 @@ static inline __mmask16 tail_mask(int32_t n) { return n >= 16 ? 0xFFFF : n <= 0 
 static inline VEC vtail_ninf(VEC v, int32_t n) { return _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), tail_mask(n), v); }
 static inline VEC vtail_zero(VEC v, int32_t n) { return _mm512_maskz_mov_ps(tail_mask(n), v); }
 
-/* e^x (attn_x86.h): 2^n with vscalefps, which also gives the subnormal and
+/* e^x (attn_simd.h): 2^n with vscalefps, which also gives the subnormal and
  * zero results of the smallest inputs */
 #define VEXP_MIN (-104.0f)
 static inline VEC vround(VEC v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 static inline VEC vfnma(VEC a, VEC b, VEC c) { return _mm512_fnmadd_ps(a, b, c); }
 static inline VEC vscale2(VEC p, VEC n) { return _mm512_scalef_ps(p, n); }
 
-#include "kernels/x86/attn_x86.h"
+#include "kernels/attn_simd.h"
 
 void attn_avx512(const attn_tile *tile, float *work) { attn_tile_simd(tile, work); }

@@ -1,7 +1,8 @@
 /*
- * attn_x86 - the attention kernel (attn.h) written once over a small vector
- * vocabulary, included by attn_avx512.c (16 lanes) and attn_avx2.c (8
- * lanes), which define the vocabulary before including this file:
+ * attn_simd - the attention kernel (attn.h) written once over a small vector
+ * vocabulary, included by x86/attn_avx512.c (16 lanes), x86/attn_avx2.c (8
+ * lanes) and arm/attn_neon.c (4 lanes), which define the vocabulary before
+ * including this file:
  *
  *   VEC, VL                 the float vector type and its lane count
  *   vzero vload vstore vbcast(const float *) vset1 vadd vsub vmul vfma(a, b, c)
@@ -21,8 +22,8 @@
  *  - out[r][e] += p[r][j] * v[j][e], one FMA chain over j per element,
  *    looping only over the row's own positions.
  */
-#ifndef QWQ_ATTN_X86_H
-#define QWQ_ATTN_X86_H
+#ifndef QWQ_ATTN_SIMD_H
+#define QWQ_ATTN_SIMD_H
 
 #include <math.h>
 #include <string.h>

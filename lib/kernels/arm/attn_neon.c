@@ -1,0 +1,49 @@
+/* The NEON attention kernel: attn_simd.h over 4-lane vectors (aarch64 has
+ * 32 vector registers: one query row per register tile). */
+#include <arm_neon.h>
+#include <math.h>
+
+#include "kernels/kernels.h"
+
+#define VEC float32x4_t
+#define VL 4
+#define QK_ROWS 1
+#define PV_ROWS 2
+#define PV_VECS 8
+
+static inline VEC vzero(void) { return vdupq_n_f32(0.0f); }
+static inline VEC vload(const float *p) { return vld1q_f32(p); }
+static inline void vstore(float *p, VEC v) { vst1q_f32(p, v); }
+static inline VEC vbcast(const float *p) { return vld1q_dup_f32(p); }
+static inline VEC vset1(float x) { return vdupq_n_f32(x); }
+static inline VEC vadd(VEC a, VEC b) { return vaddq_f32(a, b); }
+static inline VEC vsub(VEC a, VEC b) { return vsubq_f32(a, b); }
+static inline VEC vmul(VEC a, VEC b) { return vmulq_f32(a, b); }
+static inline VEC vfma(VEC a, VEC b, VEC c) { return vfmaq_f32(c, a, b); }
+static inline VEC vfnma(VEC a, VEC b, VEC c) { return vfmsq_f32(c, a, b); }
+static inline VEC vmax(VEC a, VEC b) { return vmaxq_f32(a, b); }
+static inline float vhmax(VEC v) { return vmaxvq_f32(v); }
+static inline float vhsum(VEC v) { /* (0 + 2) + (1 + 3), as the x86 trees end */
+    const float32x2_t h = vadd_f32(vget_low_f32(v), vget_high_f32(v));
+    return vget_lane_f32(h, 0) + vget_lane_f32(h, 1);
+}
+static inline uint32x4_t lanes_below(int32_t n) {
+    const int32x4_t idx = {0, 1, 2, 3};
+    return vcltq_s32(idx, vdupq_n_s32(n));
+}
+static inline VEC vtail_ninf(VEC v, int32_t n) { return vbslq_f32(lanes_below(n), v, vdupq_n_f32(-INFINITY)); }
+static inline VEC vtail_zero(VEC v, int32_t n) { return vbslq_f32(lanes_below(n), v, vdupq_n_f32(0.0f)); }
+
+/* e^x (attn_simd.h): 2^n built in the exponent field, inputs clamped at -87
+ * (about 1.6e-38, never a subnormal), far below what a softmax weight can
+ * change */
+#define VEXP_MIN (-87.0f)
+static inline VEC vround(VEC v) { return vrndnq_f32(v); }
+static inline VEC vscale2(VEC p, VEC n) {
+    const int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+    return vmulq_f32(p, vreinterpretq_f32_s32(e));
+}
+
+#include "kernels/attn_simd.h"
+
+void attn_neon(const attn_tile *tile, float *work) { attn_tile_simd(tile, work); }
