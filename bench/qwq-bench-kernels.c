@@ -38,17 +38,6 @@ static uint64_t rng_state = 0x853c49e6748fea9bull;
 
 /* ---- weights --------------------------------------------------------------------------- */
 
-static int scale_fields(uint32_t type, int off[2]) {
-    switch (type) {
-    case QTYPE_Q4_0: case QTYPE_Q5_0: case QTYPE_Q8_0: off[0] = 0; return 1;
-    case QTYPE_Q4_1: case QTYPE_Q5_1: case QTYPE_Q4_K: case QTYPE_Q5_K: off[0] = 0; off[1] = 2; return 2;
-    case QTYPE_Q2_K: off[0] = 80; off[1] = 82; return 2;
-    case QTYPE_Q3_K: off[0] = 108; return 1;
-    case QTYPE_Q6_K: off[0] = 208; return 1;
-    default: return 0;
-    }
-}
-
 /* random bytes, then finite small scales (or finite small floats) */
 static void fill_weights(uint8_t *buf, size_t bytes, uint32_t type) {
     uint64_t *q = (uint64_t *)buf;
@@ -65,12 +54,10 @@ static void fill_weights(uint8_t *buf, size_t bytes, uint32_t type) {
         for (size_t i = 0; i < bytes / 2; i++) p[i] = (uint16_t)((p[i] & keep) | exp);
         return;
     }
-    int off[2];
-    const int nf = scale_fields(type, off);
     for (size_t b = 0; b + qi->block_bytes <= bytes; b += qi->block_bytes)
-        for (int f = 0; f < nf; f++) {
+        for (int f = 0; f < qi->n_scales; f++) {
             uint16_t h = fp16_from_f32((float)((double)(rng_next(&rng_state) >> 11) / 9007199254740992.0 * 0.01 + 1e-4));
-            memcpy(buf + b + (size_t)off[f], &h, 2);
+            memcpy(buf + b + qi->scale_off[f], &h, 2);
         }
 }
 
@@ -97,7 +84,6 @@ static void gemm_work(void *ctx, int wk, int nw) {
     if (r1 > j->n_out) r1 = j->n_out;
     if (r0 < r1) j->fn(j->w, j->wrb, j->act, j->arb, j->n_in, r0, r1, j->n_tok, j->y, j->n_out);
 }
-
 
 typedef struct probe_job {
     const uint8_t *buf;

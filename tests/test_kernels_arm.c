@@ -121,20 +121,9 @@ static uint16_t rnd_scale(void) {
 /* Offsets of the f16 scale fields of a block (d, then dmin / m when the
  * type has one); -1 when absent. */
 static void scale_fields(uint32_t type, int *d, int *m) {
-    *m = -1;
-    switch (type) {
-    case QTYPE_Q4_0: *d = offsetof(block_q4_0, d); break;
-    case QTYPE_Q5_0: *d = offsetof(block_q5_0, d); break;
-    case QTYPE_Q8_0: *d = offsetof(block_q8_0, d); break;
-    case QTYPE_Q4_1: *d = offsetof(block_q4_1, d); *m = offsetof(block_q4_1, m); break;
-    case QTYPE_Q5_1: *d = offsetof(block_q5_1, d); *m = offsetof(block_q5_1, m); break;
-    case QTYPE_Q2_K: *d = offsetof(block_q2_K, d); *m = offsetof(block_q2_K, dmin); break;
-    case QTYPE_Q3_K: *d = offsetof(block_q3_K, d); break;
-    case QTYPE_Q4_K: *d = offsetof(block_q4_K, d); *m = offsetof(block_q4_K, dmin); break;
-    case QTYPE_Q5_K: *d = offsetof(block_q5_K, d); *m = offsetof(block_q5_K, dmin); break;
-    case QTYPE_Q6_K: *d = offsetof(block_q6_K, d); break;
-    default: *d = -1; break;
-    }
+    const qtype_info *qi = qtype_get(type);
+    *d = qi->scale_off[0];
+    *m = qi->n_scales > 1 ? qi->scale_off[1] : -1;
 }
 
 static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }

@@ -67,19 +67,6 @@ static uint16_t rnd_scale(void) {
 
 static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
 
-/* Offsets of the f16 scale fields of a block (-1 ends the list). */
-static void scale_fields(uint32_t type, int off[3]) {
-    off[0] = off[1] = off[2] = -1;
-    switch (type) {
-    case QTYPE_Q4_0: case QTYPE_Q5_0: case QTYPE_Q8_0: off[0] = 0; break;
-    case QTYPE_Q4_1: case QTYPE_Q5_1: case QTYPE_Q4_K: case QTYPE_Q5_K: off[0] = 0; off[1] = 2; break;
-    case QTYPE_Q2_K: off[0] = 80; off[1] = 82; break;
-    case QTYPE_Q3_K: off[0] = 108; break;
-    case QTYPE_Q6_K: off[0] = 208; break;
-    default: break;
-    }
-}
-
 /* n_out rows of n_in random weights of type: random bytes with sane or
  * extreme scales, some all-zero blocks; float types get finite values. */
 static void gen_weights(uint32_t type, uint8_t *w, size_t row_bytes, int64_t n_out, int64_t n_in) {
@@ -106,8 +93,6 @@ static void gen_weights(uint32_t type, uint8_t *w, size_t row_bytes, int64_t n_o
         return;
     }
     for (size_t i = 0; i < bytes; i++) w[i] = (uint8_t)rnd_u64();
-    int off[3];
-    scale_fields(type, off);
     const int64_t nb = n_in / qi->block_elems;
     for (int64_t r = 0; r < n_out; r++)
         for (int64_t b = 0; b < nb; b++) {
@@ -116,7 +101,7 @@ static void gen_weights(uint32_t type, uint8_t *w, size_t row_bytes, int64_t n_o
                 memset(blk, 0, qi->block_bytes);
                 continue;
             }
-            for (int k = 0; k < 3 && off[k] >= 0; k++) put16(blk + off[k], rnd_scale());
+            for (int k = 0; k < qi->n_scales; k++) put16(blk + qi->scale_off[k], rnd_scale());
         }
 }
 

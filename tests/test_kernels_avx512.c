@@ -143,18 +143,6 @@ static uint16_t rnd_f16(int extreme) {
 
 static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
 
-/* Offsets of the f16 scale fields of a block. */
-static int scale_fields(uint32_t type, int off[2]) {
-    switch (type) {
-    case QTYPE_Q4_0: case QTYPE_Q5_0: case QTYPE_Q8_0: off[0] = 0; return 1;
-    case QTYPE_Q4_1: case QTYPE_Q5_1: case QTYPE_Q4_K: case QTYPE_Q5_K: off[0] = 0; off[1] = 2; return 2;
-    case QTYPE_Q2_K: off[0] = 80; off[1] = 82; return 2;
-    case QTYPE_Q3_K: off[0] = 108; return 1;
-    case QTYPE_Q6_K: off[0] = 208; return 1;
-    default: return 0;
-    }
-}
-
 /* Random weight rows: random quant bytes, scales of every magnitude
  * (extreme) or small ones, and some all-zero blocks. Float types get
  * values of a wide but overflow-free range. */
@@ -184,8 +172,6 @@ static void make_weights(uint32_t type, uint8_t *w, int64_t rows, int64_t n_in, 
         }
         return;
     }
-    int off[2];
-    const int nf = scale_fields(type, off);
     const size_t nblocks = row_bytes / qi->block_bytes * (size_t)rows;
     for (size_t b = 0; b < nblocks; b++) {
         uint8_t *blk = w + b * qi->block_bytes;
@@ -193,7 +179,7 @@ static void make_weights(uint32_t type, uint8_t *w, int64_t rows, int64_t n_in, 
             memset(blk, 0, qi->block_bytes);
             continue;
         }
-        for (int f = 0; f < nf; f++) put16(blk + off[f], rnd_f16(extreme && rnd_int(3) == 0));
+        for (int f = 0; f < qi->n_scales; f++) put16(blk + qi->scale_off[f], rnd_f16(extreme && rnd_int(3) == 0));
     }
 }
 

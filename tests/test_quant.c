@@ -227,6 +227,26 @@ static void test_block_sizes(void) {
     CHECK(offsetof(block_q6_K, qh) == 128 && offsetof(block_q6_K, scales) == 192 && offsetof(block_q6_K, d) == 208);
     CHECK(offsetof(block_q8_K, qs) == 4 && offsetof(block_q8_K, bsums) == 260);
     CHECK(offsetof(block_q8_1, s) == 2 && offsetof(block_q8_1, qs) == 4);
+    /* the table's f16 scale fields are the structs' d and m / dmin */
+    static const struct { uint32_t type; int n; size_t off[2]; } scales[] = {
+        {QTYPE_Q4_0, 1, {offsetof(block_q4_0, d)}},
+        {QTYPE_Q5_0, 1, {offsetof(block_q5_0, d)}},
+        {QTYPE_Q8_0, 1, {offsetof(block_q8_0, d)}},
+        {QTYPE_Q4_1, 2, {offsetof(block_q4_1, d), offsetof(block_q4_1, m)}},
+        {QTYPE_Q5_1, 2, {offsetof(block_q5_1, d), offsetof(block_q5_1, m)}},
+        {QTYPE_Q2_K, 2, {offsetof(block_q2_K, d), offsetof(block_q2_K, dmin)}},
+        {QTYPE_Q3_K, 1, {offsetof(block_q3_K, d)}},
+        {QTYPE_Q4_K, 2, {offsetof(block_q4_K, d), offsetof(block_q4_K, dmin)}},
+        {QTYPE_Q5_K, 2, {offsetof(block_q5_K, d), offsetof(block_q5_K, dmin)}},
+        {QTYPE_Q6_K, 1, {offsetof(block_q6_K, d)}},
+    };
+    for (size_t i = 0; i < sizeof scales / sizeof scales[0]; i++) {
+        const qtype_info *qi = qtype_get(scales[i].type);
+        CHECKF(qi->n_scales == scales[i].n, "%s: %d scale fields, want %d", qi->name, qi->n_scales, scales[i].n);
+        for (int f = 0; f < scales[i].n && f < qi->n_scales; f++)
+            CHECKF(qi->scale_off[f] == scales[i].off[f], "%s: scale field %d at %d, struct at %zu", qi->name, f,
+                   qi->scale_off[f], scales[i].off[f]);
+    }
 }
 
 static void test_kernel_table(void) {

@@ -41,6 +41,11 @@ typedef struct qtype_info {
     uint32_t block_elems;
     uint32_t block_bytes;
     bool supported; /* the kernels can use it as a weight type */
+    /* Byte offsets in a block of its f16 scale fields, for the supported
+     * quantized types: d, then m / dmin where the type has one (tests and
+     * benchmarks set them to keep random blocks finite). */
+    uint8_t n_scales;
+    uint8_t scale_off[2];
 } qtype_info;
 
 /* Geometry of a type id; NULL when the id is not a ggml type at all. */
