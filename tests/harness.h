@@ -14,6 +14,7 @@
 #ifndef QWQ_TEST_HARNESS_H
 #define QWQ_TEST_HARNESS_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,15 @@ const char *testdata_dir(void);
 int testdata_path(char *buf, size_t cap, const char *rel);
 /* Reads a whole file; NULL when it cannot. *len gets its size. */
 unsigned char *test_read_file(const char *path, size_t *len);
+
+/* splitmix64: the seeded generator of the tests' random inputs (the same
+ * sequence on every platform, so a failure reproduces). */
+static inline uint64_t test_splitmix64(uint64_t *state) {
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
 
 #define CHECK(cond)                                                            \
     do {                                                                       \

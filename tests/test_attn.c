@@ -17,11 +17,7 @@
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 static double rnd(void) { /* splitmix64 -> [-1, 1) */
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return (double)(z >> 11) / (double)(1ull << 52) - 1.0;
+    return (double)(test_splitmix64(&rng_state) >> 11) / (double)(1ull << 52) - 1.0;
 }
 
 typedef struct setup {

@@ -41,10 +41,7 @@
 
 static uint64_t rng = 0x243f6a8885a308d3ull;
 static uint64_t rnd_u64(void) { /* splitmix64 */
-    uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return test_splitmix64(&rng);
 }
 static uint32_t rnd_below(uint32_t n) { return (uint32_t)(rnd_u64() % n); }
 static double rnd_unit(void) { return (double)(rnd_u64() >> 11) * 0x1p-52 - 1.0; } /* [-1, 1) */

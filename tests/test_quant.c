@@ -27,16 +27,10 @@
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 /* uniform in [-1, 1) */
 static float rng_unit(uint64_t *s) {
-    return (float)((double)(rng_next(s) >> 11) * 0x1p-52 - 1.0);
+    return (float)((double)(test_splitmix64(s) >> 11) * 0x1p-52 - 1.0);
 }
 
 /* roughly normal (sum of four uniforms, unit variance) */
@@ -169,12 +163,12 @@ static const int *f16_fields(uint32_t type) {
 /* A random exponent field in [elo, ehi] (biased as in binary16: 0 is the
  * subnormal range, 15 is 2^0, 30 the largest finite binade). */
 static int rand_exp(uint64_t *s, int elo, int ehi) {
-    return elo + (int)(rng_next(s) % (uint64_t)(ehi - elo + 1));
+    return elo + (int)(test_splitmix64(s) % (uint64_t)(ehi - elo + 1));
 }
 
 /* A finite f16 with a random sign, mantissa and exponent field in [elo, ehi]. */
 static uint16_t rand_f16(uint64_t *s, int elo, int ehi) {
-    uint64_t r = rng_next(s);
+    uint64_t r = test_splitmix64(s);
     int e = rand_exp(s, elo, ehi);
     return (uint16_t)(((r >> 20) & 1) << 15 | (uint32_t)e << 10 | ((r >> 32) & 0x3ff));
 }
@@ -187,7 +181,7 @@ static void fill_blocks(uint32_t type, uint8_t *buf, size_t nblocks, int pattern
                         int elo, int ehi) {
     const qtype_info *qi = qtype_get(type);
     size_t bytes = nblocks * qi->block_bytes;
-    for (size_t i = 0; i < bytes; i++) buf[i] = pattern ? (uint8_t)pattern : (uint8_t)rng_next(s);
+    for (size_t i = 0; i < bytes; i++) buf[i] = pattern ? (uint8_t)pattern : (uint8_t)test_splitmix64(s);
     for (size_t b = 0; b < nblocks; b++) {
         uint8_t *p = buf + b * qi->block_bytes;
         if (type == QTYPE_F32 || type == QTYPE_Q8_K) {
@@ -511,7 +505,7 @@ static void test_quantize_act(void) {
             case 2: x[i] = rng_normal(&seed) * 3e4f; break;              /* large */
             case 3: x[i] = (i / 256) % 2 ? 0.0f : rng_normal(&seed); break; /* zero blocks */
             case 4: x[i] = 0.0123f; break;
-            case 5: x[i] = (float)((int)(rng_next(&seed) % 255) - 127) / 127.0f * 2.0f; break; /* grid */
+            case 5: x[i] = (float)((int)(test_splitmix64(&seed) % 255) - 127) / 127.0f * 2.0f; break; /* grid */
             case 6: x[i] = (float)(i % 64) - 31.5f; break;
             case 7: /* exact ties: amax 127 makes d = 1 (q8_0/q8_1) and scale = -1 (q8_K) */
                 x[i] = i % 32 == 0 ? 127.0f : (float)(i % 126) + (i % 3 ? 0.5f : -0.5f);
@@ -553,7 +547,7 @@ static void test_quantize_scale_semantics(void) {
         const float amax = 0.5f + 200.0f * (rng_unit(&seed) + 1.0f);
         const float d = amax / 127.0f, id = 1.0f / d, id_alt = 127.0f / amax;
         if (id == id_alt) continue;
-        const int k = (int)(rng_next(&seed) % 126);
+        const int k = (int)(test_splitmix64(&seed) % 126);
         float v = ((float)k + 0.5f) / id;
         for (int step = -8; step <= 8; step++) {
             float xv = v;
