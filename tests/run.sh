@@ -14,6 +14,23 @@ build=${1:-build}
 total_p=0; total_f=0; total_s=0
 log=$build/tests/last-run.log
 : > "$log"
+# count LABEL EXIT SECONDS SUMMARY-LINE: prints the program's line and adds
+# it to the totals; no summary line (a crash) is one failure, and so is a
+# non-zero exit with no failure counted.
+count() {
+    if [ -z "$4" ]; then
+        echo "$1: crashed or printed no summary (exit $2); see $log"
+        echo "FAIL $1: crashed or printed no summary (exit $2)" >> "$log"
+        total_f=$((total_f + 1))
+        return
+    fi
+    p=$(echo "$4" | sed -E 's/^([0-9]+) passed.*/\1/')
+    f=$(echo "$4" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+    s=$(echo "$4" | sed -nE 's/.*, ([0-9]+) skipped.*/\1/p'); s=${s:-0}
+    if [ "$2" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    echo "$1: $4 ($3 s)"
+    total_p=$((total_p + p)); total_f=$((total_f + f)); total_s=$((total_s + s))
+}
 for t in "$build"/tests/test_*; do
     $phase1 || break
     [ -x "$t" ] || continue
@@ -22,17 +39,7 @@ for t in "$build"/tests/test_*; do
     out=$("$t" 2>>"$log"); rc=$?
     end=$(date +%s)
     line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
-    if [ -z "$line" ]; then
-        echo "$name: crashed or printed no summary (exit $rc); see $log"
-        total_f=$((total_f + 1))
-        continue
-    fi
-    p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
-    f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
-    s=$(echo "$line" | sed -nE 's/.*, ([0-9]+) skipped.*/\1/p'); s=${s:-0}
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    echo "$name: $line ($((end - start)) s)"
-    total_p=$((total_p + p)); total_f=$((total_f + f)); total_s=$((total_s + s))
+    count "$name" "$rc" "$((end - start))" "$line"
 done
 # ---- phase 2: aarch64 under qemu-user ----------------------------------------
 # Three passes over the cross-built tests: the default CPU (it has the dot
@@ -67,7 +74,7 @@ if [ "$(uname -m)" != aarch64 ]; then
     command -v "$a64_qemu" >/dev/null 2>&1 || a64_missing="$a64_qemu not found"
     [ -x "$a64/tests/test_kernels_arm" ] || a64_missing="${a64_missing:+$a64_missing; }no cross-built tests in $a64/tests (aarch64-linux-gnu-gcc missing?)"
     if [ -n "$a64_missing" ]; then
-        n=8 # 4 + 2 + 2 test runs
+        set -- $a64_all; n=$#; set -- $a64_kernels; n=$((n + 2 * $#)) # the three passes' runs
         if [ "${CI:-}" = true ]; then
             echo "aarch64 (qemu): $a64_missing: $n test runs failed (CI=true)"
             echo "FAIL aarch64 phase: $a64_missing" >> "$log"
@@ -85,18 +92,7 @@ if [ "$(uname -m)" != aarch64 ]; then
         for pass in dotprod neon a53; do
             sed -E "s#^(FAIL|not ok|SKIP) #\1 [aarch64/$pass] #" "$a64/pass-$pass.log" >> "$log"
             while IFS='|' read -r name rc secs line; do
-                if [ -z "$line" ]; then
-                    echo "aarch64/$pass $name: crashed or printed no summary (exit $rc); see $log"
-                    echo "FAIL aarch64/$pass $name: crashed or printed no summary (exit $rc)" >> "$log"
-                    total_f=$((total_f + 1))
-                    continue
-                fi
-                p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
-                f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
-                s=$(echo "$line" | sed -nE 's/.*, ([0-9]+) skipped.*/\1/p'); s=${s:-0}
-                if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-                echo "aarch64/$pass $name: $line ($secs s)"
-                total_p=$((total_p + p)); total_f=$((total_f + f)); total_s=$((total_s + s))
+                count "aarch64/$pass $name" "$rc" "$secs" "$line"
             done < "$a64/pass-$pass.out"
         done
     fi
