@@ -205,9 +205,8 @@ ATTN_AI void attn_tile_simd(const attn_tile *a, float *work) {
                 const int32_t j0 = both > 0 ? both : 0; /* the longer row's own tail */
                 if (na > j0) pv_rows(a, vb, j0, na, 0, pa, pa, rows.out[r], rows.out[r]);
                 if (nb > j0) pv_rows(a, vb, j0, nb, 0, pb, pb, rows.out[r + 1], rows.out[r + 1]);
-            } else {
-                if (na > 0) pv_rows(a, vb, 0, na, 0, pa, pa, rows.out[r], rows.out[r]);
-                if (PV_ROWS == 2) break; /* r + 1 == R: done */
+            } else if (na > 0) { /* one row at a time, or the last of an odd count */
+                pv_rows(a, vb, 0, na, 0, pa, pa, rows.out[r], rows.out[r]);
             }
         }
     }
