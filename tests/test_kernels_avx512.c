@@ -8,7 +8,7 @@
  * 2. gemm of every weight type against the scalar gemm within 1e-5 of
  *    sum |w * a| (dequantized weights times dequantized activations), for
  *    n_in from one block to 27648, rows [r0, r1) not aligned to anything,
- *    n_tok 1..17 and 64, random blocks with extreme f16 scales and zero
+ *    n_tok 1..17, 21, 64, 150 and 300, random blocks with extreme f16 scales and zero
  *    blocks; nothing outside the rows and tokens asked for is written.
  * 3. Bit-exact determinism: the same y whatever the row split and the token
  *    grouping (decode and prefill paths give the same bits).
@@ -358,6 +358,9 @@ static void gemm_type(uint32_t type) {
     const int64_t blk = qi->block_elems == 1 ? 1 : (qi->block_elems == 32 ? 32 : 256);
     static const int32_t small_toks[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 64};
     static const int32_t big_toks[] = {1, 2, 3, 4, 5, 9, 17};
+    /* prefill token blocks: on the stack up to about 20 tokens, on the heap
+     * up to 96-134 (by type); 300 takes three heap blocks */
+    static const int32_t long_toks[] = {21, 64, 150, 300};
     int64_t sizes[12];
     int ns = 0;
     if (blk == 1) {
@@ -374,6 +377,7 @@ static void gemm_type(uint32_t type) {
     for (int i = 0; i < ns; i++)
         for (int extreme = 0; extreme < 2; extreme++)
             run_problem(type, sizes[i], 13 + rnd_int(30), extreme, small_toks, (int)(sizeof small_toks / sizeof *small_toks), &worst);
+    run_problem(type, sizes[ns - 1], 11, 0, long_toks, (int)(sizeof long_toks / sizeof *long_toks), &worst);
     /* QwQ-sized rows */
     run_problem(type, 5120, 21, 1, big_toks, (int)(sizeof big_toks / sizeof *big_toks), &worst);
     run_problem(type, 27648, 9, 0, big_toks, (int)(sizeof big_toks / sizeof *big_toks), &worst);

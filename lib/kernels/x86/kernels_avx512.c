@@ -36,7 +36,7 @@
  * streamed once, one after the other, weights unpacked in registers,
  * non-temporal prefetch ahead) or by the prefill kernel (weights of 8 rows x
  * one chunk unpacked into a buffer and reused by every token of a block of
- * 48-67, 4 rows x 4 tokens register tiles, activations packed once per
+ * up to 96-134 tokens, 4 rows x 4 tokens register tiles, activations packed once per
  * token block and chunk and read from L1/L2), whatever r0, r1 and n_tok:
  * results do not depend on threads or batching. Integer sums are exact, so
  * only the lane float order matters, and that is fixed.
@@ -57,13 +57,17 @@
  * instructions per 32 products where widening the weights and one FMA per
  * 16 costs two.
  *
- * Stack: no allocation; buffers live on the stack: about 100 KiB in decode
- * and 400 KiB in prefill (threads running these kernels need stacks of
- * 512 KiB or more; glibc's default is 8 MiB).
+ * Memory: decode keeps its buffers on the stack (about 100 KiB). Prefill
+ * packs the activations of a block of up to 134 tokens into a heap buffer
+ * of 672 KiB per call and thread (it stays in the core's L2; larger blocks
+ * were slower), and unpacked weights (48 KiB) on the stack; if the
+ * allocation fails it goes on with a 16-token block on the stack, same
+ * results. Threads running these kernels need stacks of 256 KiB or more.
  */
 #include "kernels/kernels.h"
 
 #include <immintrin.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/quant.h"
@@ -777,7 +781,10 @@ AI void q_decode(const int type, const int T, const uint8_t *w, size_t wrb, cons
 
 /* ---- prefill: weights unpacked once per token block, 4 x 4 register tiles ------------ */
 
-enum { PF_TB = 48, PF_RB = 8 };
+/* tokens per block (x PA_CHUNK_MAX bytes): heap buffer, stack fallback.
+ * 96 (132-134 tokens of S = 8 types) against 48: +5-12% on the QwQ-32B
+ * shapes; 144 and 192 were slower (the block outgrows the L2) */
+enum { PF_TB = 96, PF_TB_STACK = 16, PF_RB = 8 };
 /* a chunk's packed activations / unpacked weights for one token / row, at
  * most: S = 8 types with minimums (8 groups of 11 / 10 vectors) or S = 4
  * types with minimums (16 groups of 7 / 6 vectors) */
@@ -846,16 +853,15 @@ AI void q_tile(const int type, const uint8_t *wb, size_t wstride, int nr, const 
 }
 
 AI void q_prefill(const int type, const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in,
-                  int64_t r0, int64_t r1, int32_t n_tok, float *y, int64_t ys) {
-    _Alignas(64) uint8_t pa[PF_TB * PA_CHUNK_MAX];
+                  int64_t r0, int64_t r1, int32_t n_tok, float *y, int64_t ys, uint8_t *pa, size_t pa_bytes) {
     _Alignas(64) uint8_t wb[PF_RB * WB_CHUNK_MAX];
     __m512 F[16];
     const int GE = t_group_elems(type), CG = CHUNK / GE, PAB = t_pab(type), PWB = t_pwb(type);
     const int64_t ng = (n_in + GE - 1) / GE;
-    const size_t tstride = (size_t)CG * (size_t)PAB, wstride = (size_t)CG * (size_t)PWB;
+    const size_t tstride = (size_t)CG * (size_t)PAB, wstride = (size_t)CG * (size_t)PWB, WG = (size_t)t_wgroup(type);
     /* as many tokens per block as the buffer holds (a multiple of 4): each
      * unpacked weight group then serves that many tokens */
-    const int TB = (int)(sizeof pa / tstride) / 4 * 4;
+    const int TB = (int)(pa_bytes / tstride) / 4 * 4;
     for (int32_t t0 = 0; t0 < n_tok; t0 += TB) {
         const int tn = n_tok - t0 < TB ? n_tok - t0 : TB;
         for (int64_t g0 = 0; g0 < ng; g0 += CG) {
@@ -868,6 +874,12 @@ AI void q_prefill(const int type, const uint8_t *w, size_t wrb, const uint8_t *a
                 const int rn = r1 - rb < PF_RB ? (int)(r1 - rb) : PF_RB;
                 for (int r = 0; r < rn; r++) {
                     const uint8_t *row = w + (size_t)(rb + r) * wrb;
+                    /* the next row block's weights come from memory while
+                     * the tiles below run (the unpack stalled on them) */
+                    if (rb + PF_RB + r < r1) {
+                        const uint8_t *next = row + (size_t)PF_RB * wrb + (size_t)g0 * WG;
+                        for (size_t o = 0; o < (size_t)gn * WG; o += 64) _mm_prefetch((const char *)(next + o), _MM_HINT_T0);
+                    }
                     for (int64_t g = 0; g < gn; g++) {
                         __m512i W[8];
                         __m512 dw, rmin;
@@ -905,7 +917,19 @@ AI void q_gemm(const int type, const uint8_t *w, size_t wrb, const uint8_t *act,
     case 1: q_decode(type, 1, w, wrb, act, arb, n_in, r0, r1, y, ys); break;
     case 2: q_decode(type, 2, w, wrb, act, arb, n_in, r0, r1, y, ys); break;
     case 3: q_decode(type, 3, w, wrb, act, arb, n_in, r0, r1, y, ys); break;
-    default: q_prefill(type, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys); break;
+    default: {
+        /* the token block: on the stack when the batch fits it, else on
+         * the heap (sized to the batch, at most PF_TB tokens) */
+        _Alignas(64) uint8_t stack_pa[PF_TB_STACK * PA_CHUNK_MAX];
+        const size_t tstride = (size_t)(CHUNK / t_group_elems(type)) * (size_t)t_pab(type);
+        const int32_t want = n_tok < PF_TB * PA_CHUNK_MAX / (int32_t)tstride ? n_tok : PF_TB * PA_CHUNK_MAX / (int32_t)tstride;
+        const size_t need = (size_t)(want + 3) / 4 * 4 * tstride;
+        uint8_t *heap_pa = need > sizeof stack_pa ? aligned_alloc(64, (need + 63) / 64 * 64) : NULL;
+        if (heap_pa) q_prefill(type, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys, heap_pa, need);
+        else q_prefill(type, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys, stack_pa, sizeof stack_pa);
+        free(heap_pa);
+        break;
+    }
     }
 }
 
