@@ -1,6 +1,6 @@
 /*
  * Numerics of the forward pass against naive double-precision loops:
- * dot, RMSNorm, RoPE, softmax, SwiGLU, and the threaded matrix product for
+ * dot, RMSNorm, RoPE, softmax, SwiGLU (every SIMD level), and the threaded matrix product for
  * every weight type the kernels support (against dequantise-then-loop).
  */
 #include <math.h>
@@ -113,6 +113,57 @@ static void test_swiglu(void) {
     for (int i = 0; i < 5; i++) ref[i] = (float)(g[i] / (1 + exp(-(double)g[i])) * u[i]);
     ops_swiglu(g, u, 5);
     for (int i = 0; i < 5; i++) CHECKF(fabs(g[i] - ref[i]) < 1e-5 * (1 + fabs(ref[i])), "i %d", i);
+}
+
+/* The kernel table's swiglu at every level this CPU has: within 4e-7
+ * relative (about 3 ulp) of double precision over magnitudes 1e-6 .. 100,
+ * the special values, and the same bits whatever the split of the array
+ * into calls (a thread's range may start and end anywhere). */
+static void test_swiglu_levels(void) {
+    enum { N = 1000 };
+    static float g0[N], u0[N], whole[N], parts[N];
+    const float special[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 88.0f, -88.0f, 90.0f, -90.0f, 104.0f, -104.0f,
+                             200.0f, -200.0f, INFINITY, NAN, 1.0f, -1.0f};
+    const int NS = (int)(sizeof special / sizeof *special);
+    for (int i = 0; i < N; i++) {
+        const double mag = pow(10.0, -6.0 + 8.0 * (double)(test_splitmix64(&rng_state) >> 11) / (double)(1ull << 53));
+        g0[i] = i < NS ? special[i] : (float)(rnd() * mag);
+        u0[i] = i < NS ? 1.0f : (float)rnd();
+    }
+    int levels = 0;
+    for (int level = QWQ_SIMD_SCALAR; level <= QWQ_SIMD_DOTPROD; level++) {
+        const kernel_table *kern = kernels_level((qwq_simd_level)level);
+        if (!kern) continue;
+        levels++;
+        memcpy(whole, g0, sizeof whole);
+        kern->swiglu(whole, u0, N);
+        for (int i = 0; i < N; i++) {
+            const double g = g0[i], ref = g / (1.0 + exp(-g)) * u0[i];
+            if (isnan(ref)) {
+                CHECKF(isnan(whole[i]), "%s: swiglu(%g) = %g, not NaN", kern->name, g, (double)whole[i]);
+                continue;
+            }
+            if (isinf(ref)) {
+                CHECKF(whole[i] == ref, "%s: swiglu(%g) = %g, not %g", kern->name, g, (double)whole[i], ref);
+                continue;
+            }
+            /* absolute 1e-35: where e^-|g| leaves the float range (the
+             * AVX2 and NEON exponentials stop at e^-87) */
+            CHECKF(fabs(whole[i] - ref) <= 4e-7 * fabs(ref) + 1e-35, "%s: swiglu(%.9g) * %.9g = %.9g, double %.9g",
+                   kern->name, g, (double)u0[i], (double)whole[i], ref);
+        }
+        for (int trial = 0; trial < 20; trial++) {
+            memcpy(parts, g0, sizeof parts);
+            for (int i = 0; i < N;) {
+                int n = 1 + (int)(test_splitmix64(&rng_state) % 40);
+                if (n > N - i) n = N - i;
+                kern->swiglu(parts + i, u0 + i, n);
+                i += n;
+            }
+            CHECKF(memcmp(parts, whole, sizeof whole) == 0, "%s: split calls give other bits", kern->name);
+        }
+    }
+    CHECK(levels >= 1);
 }
 
 /* forward_matmul for each weight type, every SIMD level this CPU has and
@@ -293,6 +344,7 @@ int main(void) {
     RUN(test_rope);
     RUN(test_softmax);
     RUN(test_swiglu);
+    RUN(test_swiglu_levels);
     RUN(test_matmul_all_types);
     RUN(test_fused_matmuls);
     RUN(test_pool_covers_every_item_once);

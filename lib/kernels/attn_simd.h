@@ -1,6 +1,6 @@
 /*
- * attn_simd - the attention kernel (attn.h) written once over a small vector
- * vocabulary, included by x86/attn_avx512.c (16 lanes), x86/attn_avx2.c (8
+ * attn_simd - the attention kernel (attn.h), and the SwiGLU one (end of the
+ * file), written once over a small vector vocabulary, included by x86/attn_avx512.c (16 lanes), x86/attn_avx2.c (8
  * lanes) and arm/attn_neon.c (4 lanes), which define the vocabulary before
  * including this file:
  *
@@ -9,6 +9,7 @@
  *   vfnma(a, b, c) = c - a b (fused)  vmax vhmax vhsum
  *   vround (to nearest)  vscale2(p, n) = p 2^n  VEXP_MIN (vexp's lower clamp)
  *   vtail_ninf(v, n) / vtail_zero(v, n)   lanes >= n set to -inf / 0
+ *   vdiv vabs  vsel_neg(x, a, b) = x < 0 ? a : b (lane by lane)
  *   QK_ROWS                 query rows per q . k register tile
  *   PV_ROWS, PV_VECS        query rows x vectors per p . v register tile
  *
@@ -213,6 +214,30 @@ ATTN_AI void attn_tile_simd(const attn_tile *a, float *work) {
     for (int32_t r = 0; r < R; r++) {
         const VEC inv = vset1(1.0f / run_sum[r]);
         for (int32_t e = 0; e < D; e += VL) vstore(rows.out[r] + e, vmul(vload(rows.out[r] + e), inv));
+    }
+}
+
+/* ---- SwiGLU: gate[i] = silu(gate[i]) * up[i] (kernels.h) -------------------- */
+
+/* silu(g) u with sigmoid(g) from z = e^-|g| (vexp only takes x <= 0):
+ * 1 / (1 + z) for g >= 0, z / (1 + z) for g < 0. Lanes are independent. */
+ATTN_AI VEC vswiglu(VEC g, VEC u) {
+    const VEC z = vexp(vsub(vzero(), vabs(g)));
+    const VEC s = vdiv(vsel_neg(g, z, vset1(1.0f)), vadd(vset1(1.0f), z));
+    return vmul(vmul(g, s), u);
+}
+
+/* The tail goes through the same vector code from a zero-padded copy, so an
+ * element's bits do not depend on where a thread's range starts or ends. */
+static void swiglu_simd(float *gate, const float *up, int64_t n) {
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL) vstore(gate + i, vswiglu(vload(gate + i), vload(up + i)));
+    if (i < n) {
+        float g[VL] = {0}, u[VL] = {0};
+        memcpy(g, gate + i, sizeof(float) * (size_t)(n - i));
+        memcpy(u, up + i, sizeof(float) * (size_t)(n - i));
+        vstore(g, vswiglu(vload(g), vload(u)));
+        memcpy(gate + i, g, sizeof(float) * (size_t)(n - i));
     }
 }
 

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/ops.h"
 #include "kernels/quant.h"
 
 #if defined(__aarch64__) && defined(__linux__)
@@ -53,6 +54,7 @@ void kernels_fill_scalar(kernel_table *t) {
     SET(Q2_K) SET(Q3_K) SET(Q4_K) SET(Q5_K) SET(Q6_K)
 #undef SET
     t->attention = attn_scalar;
+    t->swiglu = ops_swiglu;
 }
 
 /* ---- detection ------------------------------------------------------------- */

@@ -31,6 +31,9 @@
 typedef void (*gemm_fn)(const uint8_t *w, size_t w_row_bytes, const uint8_t *act, size_t act_row_bytes,
                         int64_t n_in, int64_t r0, int64_t r1, int32_t n_tok, float *y, int64_t y_stride);
 typedef void (*act_quantize_fn)(const float *x, void *dst, int64_t n);
+/* gate[i] = silu(gate[i]) * up[i] for i < n; each element's bits depend on
+ * its two inputs only (not on n or on where the arrays start) */
+typedef void (*swiglu_fn)(float *gate, const float *up, int64_t n);
 
 typedef struct kernel_table {
     qwq_simd_level level;
@@ -38,6 +41,7 @@ typedef struct kernel_table {
     gemm_fn gemm[QTYPE_COUNT];
     act_quantize_fn quantize[QTYPE_COUNT]; /* keyed by the weight type */
     attn_fn attention;                     /* causal attention of a tile (attn.h) */
+    swiglu_fn swiglu;                      /* the FFN's activation */
 } kernel_table;
 
 /* The best level this CPU supports (cpuid / hwcaps). */
@@ -60,11 +64,14 @@ void kernels_fill_avx2(kernel_table *t);
 void kernels_fill_avx512(kernel_table *t);
 void attn_avx2(const attn_tile *tile, float *work);
 void attn_avx512(const attn_tile *tile, float *work);
+void swiglu_avx2(float *gate, const float *up, int64_t n);
+void swiglu_avx512(float *gate, const float *up, int64_t n);
 #endif
 #if defined(__aarch64__)
 void kernels_fill_neon(kernel_table *t);
 void kernels_fill_dotprod(kernel_table *t);
 void attn_neon(const attn_tile *tile, float *work);
+void swiglu_neon(float *gate, const float *up, int64_t n);
 #endif
 
 #endif

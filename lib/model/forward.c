@@ -268,6 +268,7 @@ typedef struct stage_job {
     kv_cache *kv;
     int32_t il, T, pos0;
     stage_kind kind;
+    const kernel_table *kern;
 } stage_job;
 
 static void stage_token(const stage_job *j, int32_t t) {
@@ -310,7 +311,7 @@ static void stage_worker(void *ctx, int worker, int n_workers) {
     if (j->kind == STAGE_SWIGLU) {
         long n = (long)j->T * j->hp->n_ff;
         pool_split(n, worker, n_workers, &begin, &end);
-        ops_swiglu(j->s->gate + begin, j->s->up + begin, end - begin);
+        j->kern->swiglu(j->s->gate + begin, j->s->up + begin, end - begin);
         return;
     }
     pool_split(j->T, worker, n_workers, &begin, &end);
@@ -326,7 +327,7 @@ static void run_stage(stage_job *j, thread_pool *pool, stage_kind kind) {
 static void layer_forward(const qwq_model *m, const layer *L, int32_t il, forward_scratch *s, thread_pool *pool,
                           kv_cache *kv, int32_t T, int32_t pos0) {
     const hparams *hp = &m->hp;
-    stage_job sj = {hp, L, s, kv, il, T, pos0, STAGE_ATTN_IN};
+    stage_job sj = {hp, L, s, kv, il, T, pos0, STAGE_ATTN_IN, m->kern};
     run_stage(&sj, pool, STAGE_ATTN_IN);
     const matmul_product qkv[3] = {{&L->wq, L->bq, s->q}, {&L->wk, L->bk, s->k}, {&L->wv, L->bv, s->v}};
     forward_matmuls(s, pool, m->kern, qkv, 3, s->h, T);

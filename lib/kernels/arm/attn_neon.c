@@ -22,6 +22,9 @@ static inline VEC vmul(VEC a, VEC b) { return vmulq_f32(a, b); }
 static inline VEC vfma(VEC a, VEC b, VEC c) { return vfmaq_f32(c, a, b); }
 static inline VEC vfnma(VEC a, VEC b, VEC c) { return vfmsq_f32(c, a, b); }
 static inline VEC vmax(VEC a, VEC b) { return vmaxq_f32(a, b); }
+static inline VEC vdiv(VEC a, VEC b) { return vdivq_f32(a, b); }
+static inline VEC vabs(VEC a) { return vabsq_f32(a); }
+static inline VEC vsel_neg(VEC x, VEC a, VEC b) { return vbslq_f32(vcltzq_f32(x), a, b); }
 static inline float vhmax(VEC v) { return vmaxvq_f32(v); }
 static inline float vhsum(VEC v) { /* (0 + 2) + (1 + 3), as the x86 trees end */
     const float32x2_t h = vadd_f32(vget_low_f32(v), vget_high_f32(v));
@@ -47,3 +50,4 @@ static inline VEC vscale2(VEC p, VEC n) {
 #include "kernels/attn_simd.h"
 
 void attn_neon(const attn_tile *tile, float *work) { attn_tile_simd(tile, work); }
+void swiglu_neon(float *gate, const float *up, int64_t n) { swiglu_simd(gate, up, n); }

@@ -21,6 +21,9 @@ static inline VEC vsub(VEC a, VEC b) { return _mm256_sub_ps(a, b); }
 static inline VEC vmul(VEC a, VEC b) { return _mm256_mul_ps(a, b); }
 static inline VEC vfma(VEC a, VEC b, VEC c) { return _mm256_fmadd_ps(a, b, c); }
 static inline VEC vmax(VEC a, VEC b) { return _mm256_max_ps(a, b); }
+static inline VEC vdiv(VEC a, VEC b) { return _mm256_div_ps(a, b); }
+static inline VEC vabs(VEC a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+static inline VEC vsel_neg(VEC x, VEC a, VEC b) { return _mm256_blendv_ps(b, a, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ)); }
 static inline float vhmax(VEC v) {
     __m128 a = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     a = _mm_max_ps(a, _mm_movehl_ps(a, a));
@@ -53,3 +56,4 @@ static inline VEC vscale2(VEC p, VEC n) {
 #include "kernels/attn_simd.h"
 
 void attn_avx2(const attn_tile *tile, float *work) { attn_tile_simd(tile, work); }
+void swiglu_avx2(float *gate, const float *up, int64_t n) { swiglu_simd(gate, up, n); }

@@ -20,6 +20,11 @@ static inline VEC vsub(VEC a, VEC b) { return _mm512_sub_ps(a, b); }
 static inline VEC vmul(VEC a, VEC b) { return _mm512_mul_ps(a, b); }
 static inline VEC vfma(VEC a, VEC b, VEC c) { return _mm512_fmadd_ps(a, b, c); }
 static inline VEC vmax(VEC a, VEC b) { return _mm512_max_ps(a, b); }
+static inline VEC vdiv(VEC a, VEC b) { return _mm512_div_ps(a, b); }
+static inline VEC vabs(VEC a) { return _mm512_abs_ps(a); }
+static inline VEC vsel_neg(VEC x, VEC a, VEC b) {
+    return _mm512_mask_mov_ps(b, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), a);
+}
 static inline float vhmax(VEC v) { return _mm512_reduce_max_ps(v); }
 static inline float vhsum(VEC v) {
     __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
@@ -41,3 +46,4 @@ static inline VEC vscale2(VEC p, VEC n) { return _mm512_scalef_ps(p, n); }
 #include "kernels/attn_simd.h"
 
 void attn_avx512(const attn_tile *tile, float *work) { attn_tile_simd(tile, work); }
+void swiglu_avx512(float *gate, const float *up, int64_t n) { swiglu_simd(gate, up, n); }

@@ -1043,6 +1043,7 @@ F_GEMM(BF16)
 
 void kernels_fill_avx512(kernel_table *t) {
     t->attention = attn_avx512;
+    t->swiglu = swiglu_avx512;
     t->gemm[QTYPE_F32] = gemm_F32_avx512;
     t->gemm[QTYPE_F16] = gemm_F16_avx512;
     t->gemm[QTYPE_BF16] = gemm_BF16_avx512;
