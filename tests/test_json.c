@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "json/json.h"
+#include "util/utf8.h"
 #include "util/util.h"
 
 /* Parses from an exact-size heap copy (no terminator: overreads would hit
@@ -495,8 +496,9 @@ static void test_strings_and_escapes(void) {
         snprintf(in, sizeof in, "\"\\u%04x\"", (unsigned)cp);
         REQUIRE(json_parse(in, 8, &d) == QWQ_OK);
         s = json_str(json_root(d), &n);
-        uint32_t back = 0;
-        CHECKF(json_utf8_decode((const unsigned char *)s, n, &back) == n && back == cp, "U+%04X", (unsigned)cp);
+        size_t len = 0;
+        CHECKF(utf8_seq_len((const uint8_t *)s, n) == n && utf8_decode((const uint8_t *)s, &len) == cp && len == n,
+               "U+%04X", (unsigned)cp);
         json_doc_free(d);
     }
 }
@@ -622,14 +624,17 @@ static void test_writer_deep_value(void) {
 }
 
 static void test_utf8_helpers(void) {
-    CHECK(json_utf8_check("abc", 3) == 3);
-    CHECK(json_utf8_check("ab\xC3", 3) == 2);
-    CHECK(json_utf8_check("\xF0\x9F\x98\x80z\xFE", 6) == 5);
-    uint32_t cp;
-    CHECK(json_utf8_decode((const unsigned char *)"\xF4\x8F\xBF\xBF", 4, &cp) == 4 && cp == 0x10FFFF);
-    CHECK(json_utf8_decode((const unsigned char *)"\xF0\x8F\xBF\xBF", 4, &cp) == 0); /* overlong */
-    CHECK(json_utf8_decode((const unsigned char *)"\xC1\xBF", 2, &cp) == 0);
-    CHECK(json_utf8_decode((const unsigned char *)"\xF5\x80\x80\x80", 4, &cp) == 0);
+    CHECK(utf8_validate((const uint8_t *)"abc", 3) == 3);
+    CHECK(utf8_validate((const uint8_t *)"ab\xC3", 3) == 2);
+    CHECK(utf8_validate((const uint8_t *)"\xF0\x9F\x98\x80z\xFE", 6) == 5);
+    size_t len = 0;
+    CHECK(utf8_seq_len((const uint8_t *)"\xF4\x8F\xBF\xBF", 4) == 4);
+    CHECK(utf8_decode((const uint8_t *)"\xF4\x8F\xBF\xBF", &len) == 0x10FFFF && len == 4);
+    CHECK(utf8_seq_len((const uint8_t *)"\xF0\x8F\xBF\xBF", 4) == 0); /* overlong */
+    CHECK(utf8_seq_len((const uint8_t *)"\xC1\xBF", 2) == 0);
+    CHECK(utf8_seq_len((const uint8_t *)"\xF5\x80\x80\x80", 4) == 0);
+    CHECK(utf8_seq_len((const uint8_t *)"\xED\xA0\x80", 3) == 0); /* surrogate */
+    CHECK(utf8_seq_len((const uint8_t *)"\xE2\x82", 2) == 0);      /* truncated */
 }
 
 int main(void) {

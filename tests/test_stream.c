@@ -4,6 +4,7 @@
 
 #include "generate/stream.h"
 #include "json/json.h"
+#include "util/utf8.h"
 #include "util/util.h"
 
 #define MAXCALLS 8
@@ -532,8 +533,8 @@ static void test_random_sequences(void) {
         CHECKF(strstr(c.text[CC], "STOP") == NULL, "round %d: <%s>", round, c.text[CC]);
         CHECK(strstr(c.text[CC], "think>") == NULL && strstr(c.text[CC], "tool_call>") == NULL);
         CHECK(strstr(c.text[RC], "think>") == NULL);
-        CHECK(json_utf8_check(c.text[CC], c.len[CC]) == c.len[CC]);
-        CHECK(json_utf8_check(c.text[RC], c.len[RC]) == c.len[RC]);
+        CHECK(utf8_validate((const uint8_t *)c.text[CC], c.len[CC]) == c.len[CC]);
+        CHECK(utf8_validate((const uint8_t *)c.text[RC], c.len[RC]) == c.len[RC]);
         if (p.trim_newlines) CHECK(c.len[RC] == 0 || (c.text[RC][0] != '\n'));
         for (int k = 0; k < c.n_calls; k++)
             CHECK(c.calls[k].valid ? c.calls[k].error[0] == 0 && c.calls[k].args[0] == '{' : c.calls[k].error[0] != 0);

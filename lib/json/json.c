@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/utf8.h"
 #include "util/util.h"
 
 /* ---- DOM ---------------------------------------------------------------- */
@@ -155,61 +156,6 @@ const char *json_num_text(const json_value *v, size_t *len) {
 bool json_bool(const json_value *v) { return v && v->kind == JSON_BOOL && v->boolean; }
 bool json_is_null(const json_value *v) { return v && v->kind == JSON_NULL; }
 
-/* ---- UTF-8 -------------------------------------------------------------- */
-
-size_t json_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
-    if (n == 0) return 0;
-    uint32_t c = s[0];
-    if (c < 0x80) { *cp = c; return 1; }
-    size_t len;
-    uint32_t min;
-    if (c >= 0xC2 && c <= 0xDF) { len = 2; c &= 0x1F; min = 0x80; }
-    else if (c >= 0xE0 && c <= 0xEF) { len = 3; c &= 0x0F; min = 0x800; }
-    else if (c >= 0xF0 && c <= 0xF4) { len = 4; c &= 0x07; min = 0x10000; }
-    else return 0;
-    if (n < len) return 0;
-    for (size_t k = 1; k < len; k++) {
-        if ((s[k] & 0xC0) != 0x80) return 0;
-        c = (c << 6) | (s[k] & 0x3Fu);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
-    *cp = c;
-    return len;
-}
-
-size_t json_utf8_check(const char *s, size_t len) {
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        if (u[i] < 0x80) { i++; continue; }
-        uint32_t cp;
-        size_t k = json_utf8_decode(u + i, len - i, &cp);
-        if (!k) return i;
-        i += k;
-    }
-    return len;
-}
-
-static size_t utf8_encode(uint32_t cp, char *out) {
-    if (cp < 0x80) { out[0] = (char)cp; return 1; }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* ---- parser ------------------------------------------------------------- */
 
 typedef struct frame {
@@ -330,8 +276,7 @@ static qwq_status parse_string(parser *p, json_value *out) {
         } else if (c < 0x20) {
             return fail_at(p, i, "control character 0x%02X in a string must be escaped", c);
         } else if (c >= 0x80) {
-            uint32_t cp;
-            size_t k = json_utf8_decode(p->s + i, end - i, &cp);
+            const size_t k = utf8_seq_len((const uint8_t *)p->s + i, end - i);
             if (!k) return fail_at(p, i, "invalid UTF-8 in a string");
             memcpy(dst + o, p->s + i, k);
             o += k;
@@ -379,7 +324,7 @@ static qwq_status parse_string(parser *p, json_value *out) {
             } else {
                 i += 6;
             }
-            o += utf8_encode(cp, dst + o);
+            o += utf8_encode(cp, (uint8_t *)dst + o);
         }
     }
     dst[o] = 0;
@@ -816,7 +761,8 @@ qwq_status json_write_string(json_buf *b, const char *s, size_t len, unsigned fl
         if (c >= 0x20 && c != '"' && c != '\\' && c < 0x7F) { i++; continue; }
         if (c >= 0x80 || (c == 0x7F && !ascii)) {
             uint32_t cp = c;
-            size_t k = c == 0x7F ? 1 : json_utf8_decode(u + i, len - i, &cp);
+            size_t k = c == 0x7F ? 1 : utf8_seq_len(u + i, len - i);
+            if (k > 1) cp = utf8_decode(u + i, &k);
             if (!k) {
                 st = err_set(QWQ_ERR_INVALID_ARGUMENT, "JSON writer: invalid UTF-8 at byte %zu of a string", i);
                 break;

@@ -144,12 +144,4 @@ qwq_status json_write_string(json_buf *b, const char *s, size_t len, unsigned fl
  * text, strings re-escaped per flags. */
 qwq_status json_write_value(json_buf *b, const json_value *v, unsigned flags);
 
-/* ---- shared helpers ----------------------------------------------------- */
-
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 when it is invalid
- * (overlong, surrogate, > U+10FFFF, truncated). *cp gets the code point. */
-size_t json_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
-/* Byte offset of the first invalid UTF-8 sequence, or len when valid. */
-size_t json_utf8_check(const char *s, size_t len);
-
 #endif

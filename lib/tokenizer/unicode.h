@@ -1,6 +1,6 @@
 /*
- * unicode - the Unicode pieces the tokenizer needs: UTF-8 validation and
- * decoding, the character properties the Qwen2 pre-tokenizer pattern uses
+ * unicode - the Unicode pieces the tokenizer needs (UTF-8 itself is in
+ * util/utf8.h, included here): the character properties the Qwen2 pre-tokenizer pattern uses
  * (\p{L}, \p{N}, White_Space) and NFC normalisation.
  *
  * Invariants
@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "util/utf8.h"
 
 #include "qwq.h"
 
@@ -47,28 +49,6 @@ static inline uint32_t uc_props(uint32_t cp) {
     if (cp >= 0x110000u) return 0;
     return uc_stage2[((uint32_t)uc_stage1[cp >> 7] << 7) | (cp & 127u)];
 }
-
-/* Length of the well-formed UTF-8 sequence at s[0..n) (n > 0), 0 when the
- * bytes there are not one (Unicode 15, table 3-7: no overlongs, no
- * surrogates, nothing above U+10FFFF, no truncation). */
-size_t utf8_seq_len(const uint8_t *s, size_t n);
-/* Offset of the first byte that is not part of well-formed UTF-8, or n. */
-size_t utf8_validate(const uint8_t *s, size_t n);
-/* Decodes the valid sequence at s (which has at least its length). */
-static inline uint32_t utf8_decode(const uint8_t *s, size_t *len) {
-    uint8_t b = s[0];
-    if (b < 0x80) { *len = 1; return b; }
-    if (b < 0xE0) { *len = 2; return ((uint32_t)(b & 0x1F) << 6) | (s[1] & 0x3Fu); }
-    if (b < 0xF0) {
-        *len = 3;
-        return ((uint32_t)(b & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3Fu);
-    }
-    *len = 4;
-    return ((uint32_t)(b & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) |
-           ((uint32_t)(s[2] & 0x3F) << 6) | (s[3] & 0x3Fu);
-}
-/* Writes the UTF-8 of cp (< 0x110000) to out, returns 1..4. */
-size_t utf8_encode(uint32_t cp, uint8_t *out);
 
 /* True when the valid UTF-8 s[0..n) is certainly in NFC (the quick check
  * answers Yes); false means it may not be. */
