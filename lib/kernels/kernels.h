@@ -16,7 +16,10 @@
  *    batches.
  *  - Different levels may round differently: they are checked against the
  *    scalar level with a tolerance relative to sum |w * a| (tests).
- *  - Tables are static and immutable; no kernel allocates or keeps state.
+ *  - Tables are static and immutable; no kernel keeps state. Kernels work
+ *    on the stack, except the AVX-512 quantized prefill, which takes a
+ *    scratch buffer from malloc for the call (and works on the stack, with
+ *    the same results, when that fails).
  */
 #ifndef QWQ_KERNELS_H
 #define QWQ_KERNELS_H

@@ -61,8 +61,8 @@
  * packs the activations of a block of up to 134 tokens into a heap buffer
  * of 672 KiB per call and thread (it stays in the core's L2; larger blocks
  * were slower), and unpacked weights (48 KiB) on the stack; if the
- * allocation fails it goes on with a 16-token block on the stack, same
- * results. Threads running these kernels need stacks of 256 KiB or more.
+ * allocation fails it goes on with blocks of 16-20 tokens on the stack,
+ * same results. Threads running these kernels need stacks of 256 KiB or more.
  */
 #include "kernels/kernels.h"
 
