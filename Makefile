@@ -58,7 +58,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_HDR := include/qwq.h $(wildcard lib/*/*.h) $(wildcard lib/kernels/*/*.h)
 
 $(BUILD)/obj/%_avx2.o:   ISA := -mavx2 -mfma -mf16c
-$(BUILD)/obj/%_avx512.o: ISA := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16 -mfma -mf16c -mavx2
+$(BUILD)/obj/%_avx512.o: ISA := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c -mavx2
 $(BUILD)/obj/%_dotprod.o: ISA := -march=armv8.2-a+dotprod
 
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/bin/%,$(wildcard examples/*.c))

@@ -45,7 +45,7 @@ static const kernel_table *scalar(void) { return kernels_level(QWQ_SIMD_SCALAR);
 
 #define NEED_AVX512()                                                                  \
     do {                                                                               \
-        if (!avx512()) SKIP("this CPU (or build) has no AVX-512 VNNI/BF16 level");     \
+        if (!avx512()) SKIP("this CPU (or build) has no AVX-512 (VNNI) level");     \
     } while (0)
 
 /* ---- 1. quantizers ------------------------------------------------------------------ */

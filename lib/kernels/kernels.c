@@ -81,9 +81,9 @@ qwq_simd_level kernels_detect(void) {
     bool avx512 = (b & (1u << 16)) && (b & (1u << 17)) && (b & (1u << 30)) && (b & (1u << 31)) /* F DQ BW VL */
                   && (c & (1u << 11))                                                            /* VNNI */
                   && (xcr0 & 0xe6) == 0xe6; /* the OS saves opmask and ZMM state */
-    unsigned a1, b1, c1, d1;
-    bool bf16 = __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1) && (a1 & (1u << 5));
-    return avx512 && bf16 ? QWQ_SIMD_AVX512 : QWQ_SIMD_AVX2;
+    /* not AVX512-BF16: no kernel uses it (kernels_avx512.c says why), and
+     * asking for it turned away Ice Lake and Cascade Lake */
+    return avx512 ? QWQ_SIMD_AVX512 : QWQ_SIMD_AVX2;
 }
 #elif defined(__aarch64__)
 qwq_simd_level kernels_detect(void) {

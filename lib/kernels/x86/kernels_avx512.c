@@ -1,5 +1,5 @@
 /*
- * kernels_avx512 - the AVX-512 level (F/BW/VL/DQ + VNNI + BF16) of the
+ * kernels_avx512 - the AVX-512 level (F/BW/VL/DQ + VNNI) of the
  * kernel table. Compiled with the AVX-512 flags (Makefile, by file name) and
  * reached only through the dispatch table after cpuid.
  *
