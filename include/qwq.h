@@ -46,6 +46,10 @@
  *    at a time (different sessions may run concurrently). The library keeps
  *    no global mutable state; the only per-thread state is the error
  *    message. Results are identical whatever the thread count.
+ *  - Stack: the thread that evaluates a session runs a share of the matrix
+ *    work on its own stack, which needs about 200 KiB; give such threads
+ *    256 KiB or more (glibc's default is 8 MiB; some engines' job threads
+ *    get less). The session's other workers are the library's own threads.
  *  - The library never prints, never calls exit() or abort() on input, and
  *    reports allocation failure as QWQ_ERR_OUT_OF_MEMORY.
  */
