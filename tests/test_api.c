@@ -2,7 +2,8 @@
  * The public API as a caller sees it: NULL handles and bad arguments, the
  * buffer protocol, "a failed call changes nothing", truncate and fork giving
  * exactly what a fresh session gives, several sessions on one model from
- * several threads, and the exported symbols of libqwq.so.
+ * several threads, evaluation on a thread with the documented 256 KiB of
+ * stack, and the exported symbols of libqwq.so.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -305,6 +306,58 @@ static void test_sessions_on_many_threads(void) {
     }
 }
 
+/* The stack qwq.h asks for: a thread with 256 KiB evaluates a quantized
+ * model alone (a prefill batch whose token block is on the stack, one on
+ * the heap, then decode steps) and gets the logits of a thread with 8 MiB. */
+typedef struct stack_job {
+    qwq_model *m;
+    const qwq_token *toks;
+    float *out;
+    qwq_status st;
+} stack_job;
+
+static void *stack_job_main(void *arg) {
+    stack_job *j = arg;
+    qwq_session_params p;
+    qwq_session_params_init(&p);
+    p.n_ctx = 128;
+    p.n_threads = 1;
+    qwq_session *s = NULL;
+    j->st = qwq_session_new(j->m, &p, &s);
+    if (!j->st) j->st = qwq_session_eval(s, j->toks, 12, 0);
+    if (!j->st) j->st = qwq_session_eval(s, j->toks + 12, 40, 0);
+    for (int i = 52; i < 56 && !j->st; i++) j->st = qwq_session_eval(s, j->toks + i, 1, 0);
+    if (!j->st) memcpy(j->out, qwq_session_logits(s, -1), sizeof(float) * (size_t)qwq_model_n_vocab(j->m));
+    qwq_session_free(s);
+    return NULL;
+}
+
+static void test_small_thread_stack(void) {
+    char path[512];
+    if (!testdata_path(path, sizeof path, "models/qwen2-tiny-q4_0.gguf")) return;
+    qwq_model *m = NULL;
+    REQUIRE(qwq_load(path, NULL, &m) == QWQ_OK);
+    const int32_t nv = qwq_model_n_vocab(m);
+    qwq_token toks[56];
+    for (int i = 0; i < 56; i++) toks[i] = (qwq_token)((i * 7919 + 11) % nv);
+    float *big_out = malloc(sizeof(float) * (size_t)nv), *small_out = malloc(sizeof(float) * (size_t)nv);
+    REQUIRE(big_out && small_out);
+    stack_job big = {m, toks, big_out, QWQ_OK}, small = {m, toks, small_out, QWQ_OK};
+    stack_job_main(&big);
+    pthread_attr_t attr;
+    pthread_t th;
+    REQUIRE(pthread_attr_init(&attr) == 0);
+    REQUIRE(pthread_attr_setstacksize(&attr, 256 * 1024) == 0);
+    REQUIRE(pthread_create(&th, &attr, stack_job_main, &small) == 0);
+    pthread_join(th, NULL);
+    pthread_attr_destroy(&attr);
+    CHECKF(big.st == QWQ_OK && small.st == QWQ_OK, "%d %d", big.st, small.st);
+    CHECK(memcmp(big_out, small_out, sizeof(float) * (size_t)nv) == 0);
+    free(big_out);
+    free(small_out);
+    qwq_model_free(m);
+}
+
 static void test_chat_not_yet(void) {
     if (!need_model()) return;
     size_t n;
@@ -348,6 +401,7 @@ int main(void) {
     RUN(test_failed_eval_changes_nothing);
     RUN(test_truncate_and_fork_match_fresh_sessions);
     RUN(test_sessions_on_many_threads);
+    RUN(test_small_thread_stack);
     RUN(test_chat_not_yet);
     RUN(test_shared_library_exports);
     qwq_model_free(model);
