@@ -128,13 +128,18 @@ static void test_tokenize_buffer_protocol(void) {
     CHECK(qwq_tokenize(model, "", 0, 0, ids, 64, &n) == QWQ_OK && n == 0);
 }
 
-static qwq_session *new_session(int n_ctx, int n_threads) {
+static qwq_status session_on(qwq_model *m, int n_ctx, int n_threads, qwq_session **s) {
     qwq_session_params p;
     qwq_session_params_init(&p);
     p.n_ctx = n_ctx;
     p.n_threads = n_threads;
+    *s = NULL;
+    return qwq_session_new(m, &p, s);
+}
+
+static qwq_session *new_session(int n_ctx, int n_threads) {
     qwq_session *s = NULL;
-    qwq_status st = qwq_session_new(model, &p, &s);
+    qwq_status st = session_on(model, n_ctx, n_threads, &s);
     CHECKF(st == QWQ_OK, "session: %s", qwq_last_error());
     return s;
 }
@@ -270,12 +275,8 @@ typedef struct thread_job {
 
 static void *thread_main(void *p) {
     thread_job *j = p;
-    qwq_session_params sp;
-    qwq_session_params_init(&sp);
-    sp.n_ctx = 128;
-    sp.n_threads = 1;
     qwq_session *s = NULL;
-    j->st = qwq_session_new(model, &sp, &s);
+    j->st = session_on(model, 128, 1, &s);
     for (int rep = 0; rep < 3 && j->st == QWQ_OK; rep++) {
         j->st = qwq_session_truncate(s, 0);
         if (!j->st) j->st = qwq_session_eval(s, j->tokens, (size_t)j->n, 0);
@@ -318,12 +319,8 @@ typedef struct stack_job {
 
 static void *stack_job_main(void *arg) {
     stack_job *j = arg;
-    qwq_session_params p;
-    qwq_session_params_init(&p);
-    p.n_ctx = 128;
-    p.n_threads = 1;
     qwq_session *s = NULL;
-    j->st = qwq_session_new(j->m, &p, &s);
+    j->st = session_on(j->m, 128, 1, &s);
     if (!j->st) j->st = qwq_session_eval(s, j->toks, 12, 0);
     if (!j->st) j->st = qwq_session_eval(s, j->toks + 12, 40, 0);
     for (int i = 52; i < 56 && !j->st; i++) j->st = qwq_session_eval(s, j->toks + i, 1, 0);

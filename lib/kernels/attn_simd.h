@@ -1,8 +1,9 @@
 /*
  * attn_simd - the attention kernel (attn.h), and the SwiGLU one (end of the
- * file), written once over a small vector vocabulary, included by x86/attn_avx512.c (16 lanes), x86/attn_avx2.c (8
- * lanes) and arm/attn_neon.c (4 lanes), which define the vocabulary before
- * including this file:
+ * file), written once over a small vector vocabulary, included by
+ * x86/attn_avx512.c (16 lanes), x86/attn_avx2.c (8 lanes) and
+ * arm/attn_neon.c (4 lanes), which define the vocabulary before including
+ * this file:
  *
  *   VEC, VL                 the float vector type and its lane count
  *   vzero vload vstore vbcast(const float *) vset1 vadd vsub vmul vfma(a, b, c)

@@ -853,15 +853,23 @@ AI void q_tile(const int type, const uint8_t *wb, size_t wstride, int nr, const 
 }
 
 AI void q_prefill(const int type, const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in,
-                  int64_t r0, int64_t r1, int32_t n_tok, float *y, int64_t ys, uint8_t *pa, size_t pa_bytes) {
+                  int64_t r0, int64_t r1, int32_t n_tok, float *y, int64_t ys) {
+    _Alignas(64) uint8_t stack_pa[PF_TB_STACK * PA_CHUNK_MAX];
     _Alignas(64) uint8_t wb[PF_RB * WB_CHUNK_MAX];
     __m512 F[16];
     const int GE = t_group_elems(type), CG = CHUNK / GE, PAB = t_pab(type), PWB = t_pwb(type);
     const int64_t ng = (n_in + GE - 1) / GE;
     const size_t tstride = (size_t)CG * (size_t)PAB, wstride = (size_t)CG * (size_t)PWB, WG = (size_t)t_wgroup(type);
+    /* the token block's packed activations: on the stack when the batch
+     * fits there, else on the heap, sized to the batch and at most PF_TB
+     * tokens (tstride is a multiple of 64, as aligned_alloc wants) */
+    const int32_t heap_tok = (int32_t)(PF_TB * PA_CHUNK_MAX / tstride);
+    const size_t need = (size_t)((n_tok < heap_tok ? n_tok : heap_tok) + 3) / 4 * 4 * tstride;
+    uint8_t *heap_pa = need > sizeof stack_pa ? aligned_alloc(64, need) : NULL;
+    uint8_t *pa = heap_pa ? heap_pa : stack_pa;
     /* as many tokens per block as the buffer holds (a multiple of 4): each
      * unpacked weight group then serves that many tokens */
-    const int TB = (int)(pa_bytes / tstride) / 4 * 4;
+    const int TB = (int)((heap_pa ? need : sizeof stack_pa) / tstride) / 4 * 4;
     for (int32_t t0 = 0; t0 < n_tok; t0 += TB) {
         const int tn = n_tok - t0 < TB ? n_tok - t0 : TB;
         for (int64_t g0 = 0; g0 < ng; g0 += CG) {
@@ -902,6 +910,7 @@ AI void q_prefill(const int type, const uint8_t *w, size_t wrb, const uint8_t *a
             }
         }
     }
+    free(heap_pa);
 }
 
 /* an empty dot product is 0, as the scalar level has it */
@@ -917,19 +926,7 @@ AI void q_gemm(const int type, const uint8_t *w, size_t wrb, const uint8_t *act,
     case 1: q_decode(type, 1, w, wrb, act, arb, n_in, r0, r1, y, ys); break;
     case 2: q_decode(type, 2, w, wrb, act, arb, n_in, r0, r1, y, ys); break;
     case 3: q_decode(type, 3, w, wrb, act, arb, n_in, r0, r1, y, ys); break;
-    default: {
-        /* the token block: on the stack when the batch fits it, else on
-         * the heap (sized to the batch, at most PF_TB tokens) */
-        _Alignas(64) uint8_t stack_pa[PF_TB_STACK * PA_CHUNK_MAX];
-        const size_t tstride = (size_t)(CHUNK / t_group_elems(type)) * (size_t)t_pab(type);
-        const int32_t want = n_tok < PF_TB * PA_CHUNK_MAX / (int32_t)tstride ? n_tok : PF_TB * PA_CHUNK_MAX / (int32_t)tstride;
-        const size_t need = (size_t)(want + 3) / 4 * 4 * tstride;
-        uint8_t *heap_pa = need > sizeof stack_pa ? aligned_alloc(64, (need + 63) / 64 * 64) : NULL;
-        if (heap_pa) q_prefill(type, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys, heap_pa, need);
-        else q_prefill(type, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys, stack_pa, sizeof stack_pa);
-        free(heap_pa);
-        break;
-    }
+    default: q_prefill(type, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys); break;
     }
 }
 
