@@ -16,6 +16,11 @@
 #   --full-n N  decoded tokens of the full-model run (default 16)
 #   --keep      keep the full model file afterwards (default: delete it)
 #   --out DIR   where the JSON results go (default build/bench)
+#   --cached    leave the page cache alone (default: before each run, drop
+#               the model file from it and run qwq-bench with --no-warm, so
+#               the weights arrive in 2 MiB folios; see bench/README.md,
+#               "Page size of the weights": a file just written by qwq-gen
+#               sits in 4 KiB pages, and decode reads those 15-30% slower)
 #
 # Models go to build/models/ and are generated only when missing. Each run's
 # JSON is kept in the output directory; the summary is printed at the end.
@@ -35,10 +40,11 @@ ONE_THREAD=1
 FULL=0
 FULL_N=16
 KEEP=0
+CACHED=0
 EXTRA=""
 
 usage() {
-    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 while [ $# -gt 0 ]; do
@@ -53,6 +59,7 @@ while [ $# -gt 0 ]; do
     --full-n) FULL_N=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --out) OUT=$2; shift 2 ;;
+    --cached) CACHED=1; shift ;;
     -h|--help) usage; exit 0 ;;
     --) shift; EXTRA="$*"; break ;;
     *) echo "run-qwq32b-shape.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -124,9 +131,16 @@ gen() { # type layers file
 RESULTS=""
 bench() { # label model threads p n
     json=$OUT/$1.json
-    echo "== $1: qwq-bench -m $2 -t $3 -p $4 -n $5 -r $R $EXTRA" >&2
+    warm=""
+    if [ "$CACHED" = 0 ]; then
+        # drop the file's clean pages: the warm-up run faults them back in
+        # through the library's MADV_HUGEPAGE mapping, as 2 MiB folios
+        dd if="$2" iflag=nocache count=0 2>/dev/null || echo "could not drop $2 from the page cache" >&2
+        warm=--no-warm
+    fi
+    echo "== $1: qwq-bench -m $2 -t $3 -p $4 -n $5 -r $R $warm $EXTRA" >&2
     # shellcheck disable=SC2086
-    $BUILD/bin/qwq-bench -m "$2" -t "$3" -p "$4" -n "$5" -r "$R" --json $EXTRA >"$json"
+    $BUILD/bin/qwq-bench -m "$2" -t "$3" -p "$4" -n "$5" -r "$R" --json $warm $EXTRA >"$json"
     RESULTS="$RESULTS $1"
 }
 
