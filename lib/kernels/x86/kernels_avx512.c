@@ -828,7 +828,8 @@ AI void q_tile(const int type, const uint8_t *wb, size_t wstride, int nr, const 
             const __m512 dw = _mm512_load_ps((const float *)(wr[r] + wo + 64 * S));
             UNROLL for (int t = 0; t < 4; t++) {
                 const __m512 da = _mm512_load_ps((const float *)(at[t] + ao + 64 * (S + 1)));
-                const __m512i it = _mm512_add_epi32(I[r][t], _mm512_load_si512(at[t] + ao + 64 * S));
+                const __m512i it = t_corr_shift(type) < 0 ? I[r][t] /* no correction term */
+                                                          : _mm512_add_epi32(I[r][t], _mm512_load_si512(at[t] + ao + 64 * S));
                 F[4 * r + t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(it), _mm512_mul_ps(dw, da), F[4 * r + t]);
             }
             if (t_min(type) != MIN_NONE) {
