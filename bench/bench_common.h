@@ -1,7 +1,8 @@
 /*
- * bench_common - what qwq-bench and qwq-bench-kernels share: the clock,
- * medians and ranges, the seeded generator, and the memory-read loop of
- * their bandwidth probes (one definition, so both measure the same thing).
+ * bench_common - what the bench/ tools share: the clock, medians and ranges,
+ * the seeded generator, the memory-read loop of the bandwidth probes (one
+ * definition, so all measure the same thing), random weights of any type
+ * and a GEMM split over a thread pool by rows.
  *
  * The probe loop is a plain streaming read: eight independent 16-byte accumulators (so the
  * loop is never bound by an add chain) and a non-temporal software prefetch
@@ -15,7 +16,13 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+
+#include "kernels/kernels.h"
+#include "kernels/qtypes.h"
+#include "threads/pool.h"
+#include "util/util.h"
 
 static inline double now_s(void) {
     struct timespec ts;
@@ -73,6 +80,63 @@ static inline uint64_t bench_read_stream(const uint8_t *p, const uint8_t *end) {
     }
     bench_v2u64 s = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
     return s[0] ^ s[1];
+}
+
+/* Random weights of a type: random bytes, then finite small scales (or
+ * finite small floats), so that timings never meet inf, NaN or subnormals. */
+static inline void bench_fill_weights(uint8_t *buf, size_t bytes, uint32_t type, uint64_t *rng) {
+    for (size_t i = 0; i + 8 <= bytes; i += 8) {
+        const uint64_t v = rng_next(rng);
+        memcpy(buf + i, &v, 8);
+    }
+    const qtype_info *qi = qtype_get(type);
+    if (type == QTYPE_F32) {
+        for (size_t i = 0; i + 4 <= bytes; i += 4) {
+            uint32_t p;
+            memcpy(&p, buf + i, 4);
+            p = (p & 0x807fffffu) | 0x3f000000u; /* [0.5, 1) */
+            memcpy(buf + i, &p, 4);
+        }
+        return;
+    }
+    if (type == QTYPE_F16 || type == QTYPE_BF16) {
+        const uint16_t keep = type == QTYPE_F16 ? 0x83ff : 0x807f, exp = type == QTYPE_F16 ? 0x3800 : 0x3f00;
+        for (size_t i = 0; i + 2 <= bytes; i += 2) {
+            uint16_t p;
+            memcpy(&p, buf + i, 2);
+            p = (uint16_t)((p & keep) | exp);
+            memcpy(buf + i, &p, 2);
+        }
+        return;
+    }
+    for (size_t b = 0; b + qi->block_bytes <= bytes; b += qi->block_bytes)
+        for (int f = 0; f < qi->n_scales; f++) {
+            uint16_t h = fp16_from_f32((float)((double)(rng_next(rng) >> 11) / 9007199254740992.0 * 0.01 + 1e-4));
+            memcpy(buf + b + qi->scale_off[f], &h, 2);
+        }
+}
+
+/* One GEMM over a pool: output rows split into contiguous shares on
+ * 16-row boundaries (pool_run(pool, bench_gemm_work, &job)). */
+typedef struct bench_gemm_job {
+    gemm_fn fn;
+    const uint8_t *w;
+    size_t wrb;
+    const uint8_t *act;
+    size_t arb;
+    int64_t n_in, n_out;
+    int32_t n_tok;
+    float *y;
+} bench_gemm_job;
+
+static inline void bench_gemm_work(void *ctx, int wk, int nw) {
+    enum { ROW_GRAIN = 16 };
+    const bench_gemm_job *j = ctx;
+    long b, e;
+    pool_split((long)((j->n_out + ROW_GRAIN - 1) / ROW_GRAIN), wk, nw, &b, &e);
+    int64_t r0 = (int64_t)b * ROW_GRAIN, r1 = (int64_t)e * ROW_GRAIN;
+    if (r1 > j->n_out) r1 = j->n_out;
+    if (r0 < r1) j->fn(j->w, j->wrb, j->act, j->arb, j->n_in, r0, r1, j->n_tok, j->y, j->n_out);
 }
 
 #endif

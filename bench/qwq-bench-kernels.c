@@ -36,55 +36,6 @@
 
 static uint64_t rng_state = 0x853c49e6748fea9bull;
 
-/* ---- weights --------------------------------------------------------------------------- */
-
-/* random bytes, then finite small scales (or finite small floats) */
-static void fill_weights(uint8_t *buf, size_t bytes, uint32_t type) {
-    uint64_t *q = (uint64_t *)buf;
-    for (size_t i = 0; i < bytes / 8; i++) q[i] = rng_next(&rng_state);
-    const qtype_info *qi = qtype_get(type);
-    if (type == QTYPE_F32) {
-        uint32_t *p = (uint32_t *)buf;
-        for (size_t i = 0; i < bytes / 4; i++) p[i] = (p[i] & 0x807fffffu) | 0x3f000000u; /* [0.5, 1) */
-        return;
-    }
-    if (type == QTYPE_F16 || type == QTYPE_BF16) {
-        uint16_t *p = (uint16_t *)buf;
-        const uint16_t keep = type == QTYPE_F16 ? 0x83ff : 0x807f, exp = type == QTYPE_F16 ? 0x3800 : 0x3f00;
-        for (size_t i = 0; i < bytes / 2; i++) p[i] = (uint16_t)((p[i] & keep) | exp);
-        return;
-    }
-    for (size_t b = 0; b + qi->block_bytes <= bytes; b += qi->block_bytes)
-        for (int f = 0; f < qi->n_scales; f++) {
-            uint16_t h = fp16_from_f32((float)((double)(rng_next(&rng_state) >> 11) / 9007199254740992.0 * 0.01 + 1e-4));
-            memcpy(buf + b + qi->scale_off[f], &h, 2);
-        }
-}
-
-/* ---- jobs ------------------------------------------------------------------------------- */
-
-typedef struct gemm_job {
-    gemm_fn fn;
-    const uint8_t *w;
-    size_t wrb;
-    const uint8_t *act;
-    size_t arb;
-    int64_t n_in, n_out;
-    int32_t n_tok;
-    float *y;
-} gemm_job;
-
-enum { ROW_GRAIN = 16 };
-
-static void gemm_work(void *ctx, int wk, int nw) {
-    const gemm_job *j = ctx;
-    long b, e;
-    pool_split((long)((j->n_out + ROW_GRAIN - 1) / ROW_GRAIN), wk, nw, &b, &e);
-    int64_t r0 = (int64_t)b * ROW_GRAIN, r1 = (int64_t)e * ROW_GRAIN;
-    if (r1 > j->n_out) r1 = j->n_out;
-    if (r0 < r1) j->fn(j->w, j->wrb, j->act, j->arb, j->n_in, r0, r1, j->n_tok, j->y, j->n_out);
-}
-
 typedef struct probe_job {
     const uint8_t *buf;
     size_t bytes;
@@ -297,7 +248,7 @@ int main(int argc, char **argv) {
     for (int ti = 0; ti < o.n_types; ti++) {
         const uint32_t type = o.types[ti];
         const qtype_info *qi = qtype_get(type);
-        fill_weights(buf, buf_bytes, type);
+        bench_fill_weights(buf, buf_bytes, type, &rng_state);
         for (int li = 0; li < o.n_levels; li++) {
             const kernel_table *k = kernels_level((qwq_simd_level)o.levels[li]);
             if (!k) continue;
@@ -323,8 +274,8 @@ int main(int argc, char **argv) {
                             double tp = now_s() - t0;
                             t0 = now_s();
                             for (int64_t c = 0; c < copies; c++) {
-                                gemm_job j = {k->gemm[type], buf + (size_t)c * mat, wrb, act, arb, sh.n_in, sh.n_out, 1, y};
-                                pool_run(pool, gemm_work, &j);
+                                bench_gemm_job j = {k->gemm[type], buf + (size_t)c * mat, wrb, act, arb, sh.n_in, sh.n_out, 1, y};
+                                pool_run(pool, bench_gemm_work, &j);
                             }
                             double td = now_s() - t0;
                             if (rep >= 0) {
@@ -341,9 +292,9 @@ int main(int argc, char **argv) {
                     if (o.prefill && mat <= buf_bytes) {
                         double gops[64];
                         for (int rep = -1; rep < o.reps; rep++) {
-                            gemm_job j = {k->gemm[type], buf, wrb, act, arb, sh.n_in, sh.n_out, o.tokens, y};
+                            bench_gemm_job j = {k->gemm[type], buf, wrb, act, arb, sh.n_in, sh.n_out, o.tokens, y};
                             double t0 = now_s();
-                            pool_run(pool, gemm_work, &j);
+                            pool_run(pool, bench_gemm_work, &j);
                             double t = now_s() - t0;
                             if (rep >= 0) gops[rep] = 2.0 * (double)sh.n_in * (double)sh.n_out * o.tokens / t / 1e9;
                         }
