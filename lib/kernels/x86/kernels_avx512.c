@@ -57,6 +57,34 @@
  * instructions per 32 products where widening the weights and one FMA per
  * 16 costs two.
  *
+ * Decode and row length (measured with qwq-bench-kernels, one thread, Q4_0):
+ * the share of the read bandwidth falls as rows grow, 95% at 5120 elements,
+ * 93% at 10240, 87% at 13824, 82% at 20480, 78% at 27648 (ffn_down), 62%
+ * at 55296. The cause is the packed activations (640 bytes per 512
+ * elements, 34.5 KiB for 27648) falling out of L1 under the weight stream:
+ * with the same weights but a 5 KiB activation window (wrong sums, timing
+ * only) ffn_down decoded 19-24% faster. Every way found to keep them in L1
+ * broke the single forward weight stream and cost more than it saved (A/B,
+ * one thread, 5120 x 27648 Q4_0): column passes of whole chunks 0.78-0.82x
+ * (the hardware prefetchers overrun each row segment), two rows in
+ * lockstep 0.79x (0.95-0.97x with each stream's prefetch wrapping to its
+ * next row), four rows 0.94-1.04x, odd rows' chunks in reverse order
+ * 0.71-0.84x, prefetcht1 instead of nta 0.86-0.92x, clflushopt of consumed
+ * weight lines 0.55-0.64x, a T0 prefetch of the activations 0.95-1.0x.
+ *
+ * Prefill tile: with its operands in L1 (one chunk: 8 groups, 38 KiB for
+ * Q4_0) the 4 x 4 tile runs at 1.05-1.25 vpdpbusd per cycle, in C or with
+ * its group loop in hand-written assembly (same operations, same bits),
+ * while one group repeated at fixed addresses (5 KiB) runs at 1.4-1.6 in
+ * that assembly, the ceiling of the instruction mix (vpdpbusd 2 per cycle;
+ * cvt, integer adds and zeroing on the other pipes; mul and FMA on the
+ * vpdpbusd ones). So the loss is the working set and the per-tile setup
+ * and reduction (about 100 cycles a tile: a 2-group tile takes a third of
+ * the time of an 8-group one), not the code. In the kernel, the assembly
+ * measured +3.5% on Q4_0 at one moment and -4.6% at another (A/B) and -4%
+ * on Q8_0, so it was not kept; 8 x 2 and 4 x 6 tiles (same bits) were
+ * 0.99x and 0.97-0.99x, 8 x 3 0.92x (spills).
+ *
  * Memory: decode keeps its buffers on the stack (about 100 KiB). Prefill
  * packs the activations of a block of up to 134 tokens into a heap buffer
  * of 672 KiB per call and thread (it stays in the core's L2; larger blocks

@@ -1,0 +1,126 @@
+#!/bin/sh
+# run.sh - libqwq and llama.cpp side by side on the same GGUF files, in
+# alternating runs (the speed of this kind of VM drifts by tens of percent
+# within minutes, so only ratios measured in the same minutes mean much).
+#
+#   sh bench/sbs/run.sh [options]
+#
+#   --types L    space-separated model types (default "q4_0 q4_K_M q8_0"): the
+#                4-layer QwQ-32B-shape files build/models/qwq32b-4l-TYPE.gguf,
+#                generated with qwq-gen when missing (as run-qwq32b-shape.sh)
+#   --tests L    "pp", "tg" or both (default "pp tg"): pp512 and tg128
+#   --rounds N   alternating rounds per type and test (default 3); each round
+#                is one qwq-bench and one llama.cpp call of 3 timed runs
+#                (median) after a warm-up run
+#   -t N         threads of both engines (default 2)
+#   --llama DIR  where node-llama-cpp is installed (default build/llama-node)
+#   --install    first install it there: npm install node-llama-cpp@3.22.1
+#                (needs node and npm; the package ships prebuilt CPU builds
+#                of llama.cpp, so nothing is compiled)
+#   --cached     leave the page cache alone (default: drop each model file
+#                from it once before its first run, so that the library's
+#                MADV_HUGEPAGE mapping faults it back in as 2 MiB folios;
+#                see bench/README.md, "Page size of the weights")
+#
+# llama.cpp is not a dependency of libqwq: this script is only for
+# measuring the ratios the speed targets are stated in
+# (../shared/design/PERFORMANCE.md). Output: one line per round, then a
+# table of the median ratio per type and test. Run it on a quiet machine.
+set -eu
+
+cd "$(dirname "$0")/../.."
+BUILD=build
+TYPES="q4_0 q4_K_M q8_0"
+TESTS="pp tg"
+ROUNDS=3
+T=2
+LLAMA=$BUILD/llama-node
+INSTALL=0
+CACHED=0
+
+while [ $# -gt 0 ]; do
+    case $1 in
+    --types) TYPES=$2; shift 2 ;;
+    --tests) TESTS=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    -t) T=$2; shift 2 ;;
+    --llama) LLAMA=$2; shift 2 ;;
+    --install) INSTALL=1; shift ;;
+    --cached) CACHED=1; shift ;;
+    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+if [ "$INSTALL" = 1 ]; then
+    mkdir -p "$LLAMA"
+    npm install --prefix "$LLAMA" --no-audit --no-fund node-llama-cpp@3.22.1 >&2
+fi
+if [ ! -d "$LLAMA/node_modules/node-llama-cpp" ]; then
+    echo "run.sh: node-llama-cpp not found in $LLAMA (run with --install, or --llama DIR)" >&2
+    exit 2
+fi
+NODE_PATH=$(cd "$LLAMA/node_modules" && pwd)
+export NODE_PATH
+# an ES module resolves bare imports from its own folder upwards, not
+# NODE_PATH: run a copy of the script placed beside the install
+cp bench/sbs/llama_bench.mjs "$LLAMA/llama_bench.mjs"
+
+make -s all >/dev/null
+mkdir -p $BUILD/models
+
+ours() { # file test
+    if [ "$2" = pp ]; then
+        $BUILD/bin/qwq-bench -m "$1" -t "$T" -p 512 -n 0 -r 3 -q --no-probe --loads 1 $warm | awk '$1 == "pp512" { print $2 }'
+    else
+        $BUILD/bin/qwq-bench -m "$1" -t "$T" -p 0 -n 128 -r 3 -q --no-probe --interleave 0 --loads 1 $warm | awk '$1 == "tg128" { print $2 }'
+    fi
+}
+theirs() { # file test
+    n=512
+    [ "$2" = tg ] && n=128
+    node "$LLAMA/llama_bench.mjs" "$1" "$2" $n 3 "$T" | awk '{ print $3 }'
+}
+
+SUMMARY=""
+for ty in $TYPES; do
+    f=$BUILD/models/qwq32b-4l-$ty.gguf
+    if [ ! -f "$f" ]; then
+        echo "generating $f" >&2
+        $BUILD/bin/qwq-gen --preset qwq-32b --layers 4 --type "$ty" -q -o "$f"
+    fi
+    warm=""
+    if [ "$CACHED" = 0 ]; then
+        dd if="$f" iflag=nocache count=0 2>/dev/null || echo "could not drop $f from the page cache" >&2
+        warm=--no-warm
+    fi
+    for test in $TESTS; do
+        ratios=""
+        i=1
+        while [ $i -le "$ROUNDS" ]; do
+            if [ $((i % 2)) = 1 ]; then
+                a=$(ours "$f" $test); warm=""; b=$(theirs "$f" $test)
+            else
+                b=$(theirs "$f" $test); a=$(ours "$f" $test); warm=""
+            fi
+            r=$(awk -v a="$a" -v b="$b" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.3f", a / b; else print "-" }')
+            echo "$ty $test round $i: libqwq $a tok/s, llama.cpp $b tok/s, ratio $r"
+            ratios="$ratios $r"
+            i=$((i + 1))
+        done
+        SUMMARY="$SUMMARY
+$ty $test$ratios"
+    done
+done
+
+echo
+echo "| model | test | ratio libqwq / llama.cpp: median (min - max) over $ROUNDS rounds |"
+echo "| --- | --- | --- |"
+echo "$SUMMARY" | awk 'NF > 2 {
+    n = 0
+    for (i = 3; i <= NF; i++) if ($i != "-") v[++n] = $i + 0
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+    test = $2 == "pp" ? "pp512" : "tg128"
+    if (n == 0) printf "| %s | %s | - |\n", $1, test
+    else printf "| %s | %s | %.2fx (%.2f - %.2f) |\n", $1, test, v[int((n + 1) / 2)], v[1], v[n]
+}'
