@@ -166,8 +166,9 @@ static void test_reference_cases(void) {
             worst_diff);
 }
 
-/* Bit-identical logits for 1, 2 and 3 threads, and with the batch split
- * into chunks of 7 tokens. */
+/* Bit-identical logits for 1, 2 and 3 threads, with the batch split into
+ * chunks of 7 tokens, and token by token (the decode path, whose threads
+ * each take a contiguous run of row chunks and steal from the others'). */
 static void test_thread_and_chunk_invariance(void) {
     char path[512];
     if (!testdata_path(path, sizeof path, "models/qwen2-tiny-q8_0.gguf")) return;
@@ -176,7 +177,7 @@ static void test_thread_and_chunk_invariance(void) {
     qwq_token toks[40];
     for (int i = 0; i < 40; i++) toks[i] = (qwq_token)((i * 977 + 13) % 3000);
     float *first = NULL;
-    int configs[][2] = {{1, 0}, {2, 0}, {3, 0}, {2, 7}, {1, 1}};
+    int configs[][2] = {{1, 0}, {2, 0}, {3, 0}, {2, 7}, {1, 1}, {2, 1}, {3, 1}, {3, 2}};
     for (size_t c = 0; c < sizeof configs / sizeof *configs; c++) {
         qwq_session_params sp;
         qwq_session_params_init(&sp);
