@@ -47,7 +47,7 @@ while [ $# -gt 0 ]; do
     --llama) LLAMA=$2; shift 2 ;;
     --install) INSTALL=1; shift ;;
     --cached) CACHED=1; shift ;;
-    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
