@@ -236,17 +236,21 @@ void forward_matmuls(forward_scratch *s, thread_pool *pool, const kernel_table *
         job.chunk_end[i] = chunks;
     }
     atomic_init(&job.next_chunk, 0);
-    /* the spans are the scratch's, one per thread, with 32-bit chunk indexes */
-    if (n_tokens < 4 && n_threads <= s->n_threads && chunks <= 0xFFFFFFFFL) {
-        job.spans = s->spans;
-        for (int w = 0; w < n_threads; w++) {
-            long b, e;
-            pool_split(chunks, w, n_threads, &b, &e);
-            atomic_store_explicit(&s->spans[w].range, (uint_least64_t)b << 32 | (uint_least64_t)e, memory_order_relaxed);
+    if (n_tokens < 4) {
+        /* the spans are the scratch's, one per thread, with 32-bit chunk indexes */
+        if (n_threads <= s->n_threads && chunks <= 0xFFFFFFFFL) {
+            job.spans = s->spans;
+            for (int w = 0; w < n_threads; w++) {
+                long b, e;
+                pool_split(chunks, w, n_threads, &b, &e);
+                atomic_store_explicit(&s->spans[w].range, (uint_least64_t)b << 32 | (uint_least64_t)e,
+                                      memory_order_relaxed);
+            }
         }
+        quantize_worker(&job, 0, 1); /* not worth waking the threads */
+    } else {
+        pool_run(pool, quantize_worker, &job);
     }
-    if (n_tokens < 4) quantize_worker(&job, 0, 1);    /* not worth waking the threads */
-    else pool_run(pool, quantize_worker, &job);
     pool_run(pool, gemm_worker, &job);
 }
 

@@ -79,8 +79,11 @@
  * that assembly, the ceiling of the instruction mix (vpdpbusd 2 per cycle;
  * cvt, integer adds and zeroing on the other pipes; mul and FMA on the
  * vpdpbusd ones). So the loss is the working set and the per-tile setup
- * and reduction (about 100 cycles a tile: a 2-group tile takes a third of
- * the time of an 8-group one), not the code. In the kernel, the assembly
+ * and reduction, not the code: in that measurement a 2-group tile took a
+ * third of the time of an 8-group one (about 100 cycles a tile, with every
+ * tile adding into the same y, whose masked store may not forward to the
+ * next tile's masked load: the kernel's own cost may be lower, unmeasured).
+ * In the kernel, the assembly
  * measured +3.5% on Q4_0 at one moment and -4.6% at another (A/B) and -4%
  * on Q8_0, so it was not kept; 8 x 2 and 4 x 6 tiles (same bits) were
  * 0.99x and 0.97-0.99x, 8 x 3 0.92x (spills).
