@@ -119,23 +119,14 @@ fmt() { # printf format, value (or "-")
     awk -v f="$1" -v v="$2" 'BEGIN { if (v == "-" || v == "") print "-"; else printf f, v }'
 }
 
-gen() { # type layers file
-    if [ -f "$3" ]; then
-        echo "model $3 exists, not regenerated" >&2
-    else
-        echo "generating $3" >&2
-        $BUILD/bin/qwq-gen --preset qwq-32b --layers "$2" --type "$1" -q -o "$3"
-    fi
-}
+. bench/models.sh
 
 RESULTS=""
 bench() { # label model threads p n
     json=$OUT/$1.json
     warm=""
     if [ "$CACHED" = 0 ]; then
-        # drop the file's clean pages: the warm-up run faults them back in
-        # through the library's MADV_HUGEPAGE mapping, as 2 MiB folios
-        dd if="$2" iflag=nocache count=0 2>/dev/null || echo "could not drop $2 from the page cache" >&2
+        model_drop "$2"
         warm=--no-warm
     fi
     echo "== $1: qwq-bench -m $2 -t $3 -p $4 -n $5 -r $R $warm $EXTRA" >&2
@@ -146,7 +137,7 @@ bench() { # label model threads p n
 
 for ty in $TYPES; do
     f=$MODELS/qwq32b-4l-$ty.gguf
-    gen "$ty" 4 "$f"
+    model_gen "$ty" 4 "$f"
     bench "$ty" "$f" "$T" "$P" "$N"
     if [ "$ty" = q4_K_M ] && [ "$ONE_THREAD" = 1 ]; then
         bench "$ty-1t" "$f" 1 "$P" "$N"
@@ -157,7 +148,7 @@ if [ "$FULL" = 1 ]; then
     f=$MODELS/qwq32b-q4_K_M.gguf
     existed=0
     [ -f "$f" ] && existed=1
-    gen q4_K_M 64 "$f"
+    model_gen q4_K_M 64 "$f"
     bench full-q4_K_M "$f" "$T" 0 "$FULL_N"
     if [ "$KEEP" = 0 ] && [ "$existed" = 0 ]; then
         rm -f "$f"

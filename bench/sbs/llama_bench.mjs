@@ -7,7 +7,8 @@
 //   node llama_bench.mjs MODEL.gguf pp|tg N RUNS THREADS
 //
 // Prints one line: "<test> median <tok/s> all <tok/s of each run>" after an
-// untimed warm-up run. NODE_PATH must reach the node-llama-cpp install.
+// untimed warm-up run. Node resolves the package from the script's own
+// folder upwards, so run.sh runs a copy placed beside the install.
 import { getLlama } from "node-llama-cpp";
 
 const [, , modelPath, test, nArg, runsArg, threadsArg] = process.argv;

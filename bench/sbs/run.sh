@@ -60,38 +60,36 @@ if [ ! -d "$LLAMA/node_modules/node-llama-cpp" ]; then
     echo "run.sh: node-llama-cpp not found in $LLAMA (run with --install, or --llama DIR)" >&2
     exit 2
 fi
-NODE_PATH=$(cd "$LLAMA/node_modules" && pwd)
-export NODE_PATH
-# an ES module resolves bare imports from its own folder upwards, not
-# NODE_PATH: run a copy of the script placed beside the install
+# an ES module resolves bare imports from its own folder upwards (not
+# NODE_PATH): run a copy of the script placed beside the install
 cp bench/sbs/llama_bench.mjs "$LLAMA/llama_bench.mjs"
 
 make -s all >/dev/null
 mkdir -p $BUILD/models
+. bench/models.sh
 
+size() { # test -> its token count
+    if [ "$1" = pp ]; then echo 512; else echo 128; fi
+}
 ours() { # file test
-    if [ "$2" = pp ]; then
-        $BUILD/bin/qwq-bench -m "$1" -t "$T" -p 512 -n 0 -r 3 -q --no-probe --loads 1 $warm | awk '$1 == "pp512" { print $2 }'
-    else
-        $BUILD/bin/qwq-bench -m "$1" -t "$T" -p 0 -n 128 -r 3 -q --no-probe --interleave 0 --loads 1 $warm | awk '$1 == "tg128" { print $2 }'
-    fi
+    n=$(size "$2")
+    if [ "$2" = pp ]; then sizes="-p $n -n 0"; else sizes="-p 0 -n $n --interleave 0"; fi
+    # shellcheck disable=SC2086
+    $BUILD/bin/qwq-bench -m "$1" -t "$T" $sizes -r 3 -q --no-probe --loads 1 $warm | awk -v t="$2$n" '$1 == t { print $2 }'
 }
 theirs() { # file test
-    n=512
-    [ "$2" = tg ] && n=128
-    node "$LLAMA/llama_bench.mjs" "$1" "$2" $n 3 "$T" | awk '{ print $3 }'
+    node "$LLAMA/llama_bench.mjs" "$1" "$2" "$(size "$2")" 3 "$T" | awk '{ print $3 }'
 }
 
 SUMMARY=""
 for ty in $TYPES; do
     f=$BUILD/models/qwq32b-4l-$ty.gguf
-    if [ ! -f "$f" ]; then
-        echo "generating $f" >&2
-        $BUILD/bin/qwq-gen --preset qwq-32b --layers 4 --type "$ty" -q -o "$f"
-    fi
+    model_gen "$ty" 4 "$f"
+    # only the first run after the drop faults the file in (round 1 runs
+    # libqwq first): the later ones find it in the page cache
     warm=""
     if [ "$CACHED" = 0 ]; then
-        dd if="$f" iflag=nocache count=0 2>/dev/null || echo "could not drop $f from the page cache" >&2
+        model_drop "$f"
         warm=--no-warm
     fi
     for test in $TESTS; do
@@ -99,10 +97,11 @@ for ty in $TYPES; do
         i=1
         while [ $i -le "$ROUNDS" ]; do
             if [ $((i % 2)) = 1 ]; then
-                a=$(ours "$f" $test); warm=""; b=$(theirs "$f" $test)
+                a=$(ours "$f" $test); b=$(theirs "$f" $test)
             else
-                b=$(theirs "$f" $test); a=$(ours "$f" $test); warm=""
+                b=$(theirs "$f" $test); a=$(ours "$f" $test)
             fi
+            warm=""
             r=$(awk -v a="$a" -v b="$b" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.3f", a / b; else print "-" }')
             echo "$ty $test round $i: libqwq $a tok/s, llama.cpp $b tok/s, ratio $r"
             ratios="$ratios $r"
