@@ -832,9 +832,16 @@ AI void q_tile(const int type, const uint8_t *wb, size_t wstride, int nr, const 
     for (int t = 0; t < 4; t++) at[t] = pa + (size_t)(t < nt ? t : nt - 1) * tstride;
     /* F lives in memory (a caller's buffer the compiler cannot keep in
      * registers): the registers hold the 16 integer accumulators and the
-     * four activation vectors of a step, so every vector is loaded once */
+     * four activation vectors of a step, so every vector is loaded once.
+     * Fp is laundered once a group, so gcc must load and store F through
+     * it (else it holds all 32 accumulators in registers and reloads the
+     * activations for every product); a "memory" clobber did the same but
+     * made gcc also copy all of F between stack slots every group (32 more
+     * loads and stores): +2-10% on 2 threads, Q6_K most. */
     UNROLL for (int i = 0; i < 16; i++) F[i] = _mm512_setzero_ps();
+    __m512 *Fp = F;
     for (int64_t g = 0; g < ngr; g++) {
+        __asm__("" : "+r"(Fp));
         const size_t wo = (size_t)g * (size_t)PWB, ao = (size_t)g * (size_t)PAB;
         /* the accumulators start at zero and the activations' correction
          * term is added before the conversion (same bits): the 16 register
@@ -861,21 +868,20 @@ AI void q_tile(const int type, const uint8_t *wb, size_t wstride, int nr, const 
                 const __m512 da = _mm512_load_ps((const float *)(at[t] + ao + 64 * (S + 1)));
                 const __m512i it = t_corr_shift(type) < 0 ? I[r][t] /* no correction term */
                                                           : _mm512_add_epi32(I[r][t], _mm512_load_si512(at[t] + ao + 64 * S));
-                F[4 * r + t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(it), _mm512_mul_ps(dw, da), F[4 * r + t]);
+                Fp[4 * r + t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(it), _mm512_mul_ps(dw, da), Fp[4 * r + t]);
             }
             if (t_min(type) != MIN_NONE) {
                 const __m512 rm = _mm512_load_ps((const float *)(wr[r] + wo + 64 * (S + 1)));
                 UNROLL for (int t = 0; t < 4; t++) {
                     const __m512 am = _mm512_load_ps((const float *)(at[t] + ao + 64 * (S + 2)));
-                    if (t_min(type) == MIN_SUB) F[4 * r + t] = _mm512_fnmadd_ps(rm, am, F[4 * r + t]);
-                    else F[4 * r + t] = _mm512_fmadd_ps(rm, am, F[4 * r + t]);
+                    if (t_min(type) == MIN_SUB) Fp[4 * r + t] = _mm512_fnmadd_ps(rm, am, Fp[4 * r + t]);
+                    else Fp[4 * r + t] = _mm512_fmadd_ps(rm, am, Fp[4 * r + t]);
                 }
             }
         }
-        /* keep F in memory: else gcc holds all 32 accumulators in registers
-         * and reloads the activations for every product */
-        __asm__ volatile("" : : "r"(F) : "memory");
     }
+    __asm__("" : "+r"(Fp));
+    F = Fp;
     const __mmask8 rows = (__mmask8)((1u << nr) - 1);
     for (int t = 0; t < nt; t++) {
         __m128 c = reduce4(F[t], F[4 + t], F[8 + t], F[12 + t]);
@@ -915,12 +921,6 @@ AI void q_prefill(const int type, const uint8_t *w, size_t wrb, const uint8_t *a
                 const int rn = r1 - rb < PF_RB ? (int)(r1 - rb) : PF_RB;
                 for (int r = 0; r < rn; r++) {
                     const uint8_t *row = w + (size_t)(rb + r) * wrb;
-                    /* the next row block's weights come from memory while
-                     * the tiles below run (the unpack stalled on them) */
-                    if (rb + PF_RB + r < r1) {
-                        const uint8_t *next = row + (size_t)PF_RB * wrb + (size_t)g0 * WG;
-                        for (size_t o = 0; o < (size_t)gn * WG; o += 64) _mm_prefetch((const char *)(next + o), _MM_HINT_T0);
-                    }
                     for (int64_t g = 0; g < gn; g++) {
                         __m512i W[8];
                         __m512 dw, rmin;
@@ -935,6 +935,21 @@ AI void q_prefill(const int type, const uint8_t *w, size_t wrb, const uint8_t *a
                         if (t_min(type) != MIN_NONE) _mm512_store_ps((float *)(d + 64 * (S + 1)), rmin);
                     }
                 }
+                /* the next row block's weights come from memory while
+                 * the tiles below run (the unpack stalled on them), a few
+                 * lines before each tile: issued all at once before the
+                 * unpack, the prefetches waited for miss buffers and held
+                 * up the core (8% of the Q8_0 time in perf; spread out,
+                 * +2-6% on one core). A counter, not a division per line
+                 * (that cost Q4_0 6%). */
+                const int64_t pf_rows = r1 - (rb + PF_RB) < PF_RB ? r1 - (rb + PF_RB) : PF_RB;
+                const size_t pf_row_lines = ((size_t)gn * WG + 63) / 64;
+                const size_t pf_lines = pf_rows > 0 ? (size_t)pf_rows * pf_row_lines : 0;
+                const size_t n_tiles = (size_t)((tn + 3) / 4) * (size_t)((rn + 3) / 4);
+                const size_t pf_per_tile = (pf_lines + n_tiles - 1) / n_tiles;
+                const uint8_t *pf_base = w + (size_t)(rb + PF_RB) * wrb + (size_t)g0 * WG;
+                size_t pf_next = 0, pf_col = 0;
+                const uint8_t *pf_row = pf_base;
                 for (int tt = 0; tt < tn; tt += 4) {
                     /* the next token tile's outputs: lines gone cold since
                      * the last chunk, whose miss would stall the end of a
@@ -944,10 +959,18 @@ AI void q_prefill(const int type, const uint8_t *w, size_t wrb, const uint8_t *a
                         _mm_prefetch((const char *)yp, _MM_HINT_T0);
                         _mm_prefetch((const char *)(yp + rn - 1), _MM_HINT_T0);
                     }
-                    for (int rr = 0; rr < rn; rr += 4)
+                    for (int rr = 0; rr < rn; rr += 4) {
+                        for (size_t k = 0; k < pf_per_tile && pf_next < pf_lines; k++, pf_next++) {
+                            _mm_prefetch((const char *)(pf_row + 64 * pf_col), _MM_HINT_T0);
+                            if (++pf_col == pf_row_lines) {
+                                pf_col = 0;
+                                pf_row += wrb;
+                            }
+                        }
                         q_tile(type, wb + (size_t)rr * wstride, wstride, rn - rr < 4 ? rn - rr : 4,
                                pa + (size_t)tt * tstride, tstride, tn - tt < 4 ? tn - tt : 4, gn, g0 == 0,
                                y + (int64_t)(t0 + tt) * ys + rb + rr, ys, F);
+                    }
                 }
             }
         }
