@@ -34,7 +34,7 @@
  * Every (row, token) therefore goes through the same operations in the
  * same order whether it is computed by the decode kernel (n_tok 1..3: rows
  * streamed once, one after the other, weights unpacked in registers,
- * non-temporal prefetch ahead) or by the prefill kernel (weights of 8 rows x
+ * non-temporal prefetch ahead) or by the prefill kernel (weights of 4 rows x
  * one chunk unpacked into a buffer and reused by every token of a block of
  * up to 96-134 tokens, 4 rows x 4 tokens register tiles, activations packed once per
  * token block and chunk and read from L1/L2), whatever r0, r1 and n_tok:
@@ -91,7 +91,7 @@
  * Memory: decode keeps its buffers on the stack (about 100 KiB). Prefill
  * packs the activations of a block of up to 134 tokens into a heap buffer
  * of 672 KiB per call and thread (it stays in the core's L2; larger blocks
- * were slower), and unpacked weights (48 KiB) on the stack; if the
+ * were slower), and unpacked weights (24 KiB) on the stack; if the
  * allocation fails it goes on with blocks of 16-20 tokens on the stack,
  * same results. Threads running these kernels need stacks of 256 KiB or more.
  */
@@ -814,8 +814,14 @@ AI void q_decode(const int type, const int T, const uint8_t *w, size_t wrb, cons
 
 /* tokens per block (x PA_CHUNK_MAX bytes): heap buffer, stack fallback.
  * 96 (132-134 tokens of S = 8 types) against 48: +5-12% on the QwQ-32B
- * shapes; 144 and 192 were slower (the block outgrows the L2) */
-enum { PF_TB = 96, PF_TB_STACK = 16, PF_RB = 8 };
+ * shapes; 144 and 192 were slower (the block outgrows the L2), and with
+ * blocks of 4 rows 64 and 128 too. Rows per block: 4 (one tile: its
+ * unpacked weights, 18 KiB for Q4_0, stay in L1 while the token tiles
+ * stream from L2) against 8 (two tiles, whose 37 KiB of weights and a
+ * token tile's 20 KiB overflowed L1): A/B on 2 threads +2-8% on most
+ * types and shapes, 0.98x on 27648 x 5120 Q4_0 / Q6_K; pp512 Q4_0 +3.5%,
+ * Q8_0 +5%, Q4_K_M +0.6% (medians of 4-5 alternating pairs). */
+enum { PF_TB = 96, PF_TB_STACK = 16, PF_RB = 4 };
 /* a chunk's packed activations / unpacked weights for one token / row, at
  * most: S = 8 types with minimums (8 groups of 11 / 10 vectors) or S = 4
  * types with minimums (16 groups of 7 / 6 vectors) */
