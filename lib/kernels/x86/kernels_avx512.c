@@ -66,11 +66,16 @@
  * only) ffn_down decoded 19-24% faster. Every way found to keep them in L1
  * broke the single forward weight stream and cost more than it saved (A/B,
  * one thread, 5120 x 27648 Q4_0): column passes of whole chunks 0.78-0.82x
- * (the hardware prefetchers overrun each row segment), two rows in
+ * (0.77-0.83x on 1 and 2 threads even with the software prefetch sent on
+ * to the next row's segment instead of into the other pass's columns: it
+ * is the strided pattern itself that costs), two rows in
  * lockstep 0.79x (0.95-0.97x with each stream's prefetch wrapping to its
  * next row), four rows 0.94-1.04x, odd rows' chunks in reverse order
  * 0.71-0.84x, prefetcht1 instead of nta 0.86-0.92x, clflushopt of consumed
  * weight lines 0.55-0.64x, a T0 prefetch of the activations 0.95-1.0x.
+ * The window effect holds on 2 threads too (+13-22%); there the long rows
+ * cost most (qwq-bench-kernels, 2 threads: 73-79% of the probe at 5120 x
+ * 27648 against 87-96% at 27648 x 5120).
  *
  * Prefill tile: with its operands in L1 (one chunk: 8 groups, 38 KiB for
  * Q4_0) the 4 x 4 tile runs at 1.05-1.25 vpdpbusd per cycle, in C or with
@@ -86,7 +91,14 @@
  * In the kernel, the assembly
  * measured +3.5% on Q4_0 at one moment and -4.6% at another (A/B) and -4%
  * on Q8_0, so it was not kept; 8 x 2 and 4 x 6 tiles (same bits) were
- * 0.99x and 0.97-0.99x, 8 x 3 0.92x (spills).
+ * 0.99x and 0.97-0.99x, 8 x 3 0.92x (spills). Also tried (A/B, same
+ * bits): 4 x 3 tiles with F in registers 0.88-0.95x; F in registers with
+ * the 4 rows taken two at a time (activations loaded twice) 0.84-0.86x;
+ * each tile's reduction deferred into the next tile's first group +1-3% on
+ * one core, 0.99-1.01x for Q4_0 on two (not kept); unmasked y loads and
+ * stores for full tiles 0.93-0.98x; a T0 prefetch of the next token
+ * tile's activations 0.77-0.82x; the token tiles in the outer loop and the
+ * row tiles inner (with 8-row blocks) 0.99x.
  *
  * Memory: decode keeps its buffers on the stack (about 100 KiB). Prefill
  * packs the activations of a block of up to 134 tokens into a heap buffer
