@@ -97,8 +97,8 @@
  * each tile's reduction deferred into the next tile's first group +1-3% on
  * one core, 0.99-1.01x for Q4_0 on two (not kept); unmasked y loads and
  * stores for full tiles 0.93-0.98x; a T0 prefetch of the next token
- * tile's activations 0.77-0.82x; the token tiles in the outer loop and the
- * row tiles inner (with 8-row blocks) 0.99x.
+ * tile's activations 0.77-0.82x; with 8-row blocks, the two row tiles in
+ * the outer loop and the token tiles inner 0.99x.
  *
  * Memory: decode keeps its buffers on the stack (about 100 KiB). Prefill
  * packs the activations of a block of up to 134 tokens into a heap buffer
