@@ -95,7 +95,9 @@
  * bits): 4 x 3 tiles with F in registers 0.88-0.95x; F in registers with
  * the 4 rows taken two at a time (activations loaded twice) 0.84-0.86x;
  * each tile's reduction deferred into the next tile's first group +1-3% on
- * one core, 0.99-1.01x for Q4_0 on two (not kept); unmasked y loads and
+ * one core, on two 0.99-1.02x for Q4_0 and 1.04-1.05x for Q8_0 (not
+ * kept); the activations of a token tile interleaved by group (one stream
+ * instead of four) 1.01-1.02x; unmasked y loads and
  * stores for full tiles 0.93-0.98x; a T0 prefetch of the next token
  * tile's activations 0.77-0.82x; with 8-row blocks, the two row tiles in
  * the outer loop and the token tiles inner 0.99x.
