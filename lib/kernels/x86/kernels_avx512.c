@@ -836,6 +836,7 @@ AI void q_decode(const int type, const int T, const uint8_t *w, size_t wrb, cons
  * types and shapes, 0.98x on 27648 x 5120 Q4_0 / Q6_K; pp512 Q4_0 +3.5%,
  * Q8_0 +5%, Q4_K_M +0.6% (medians of 4-5 alternating pairs). */
 enum { PF_TB = 96, PF_TB_STACK = 16, PF_RB = 4 };
+_Static_assert(PF_RB == 4, "a row block is one tile's rows");
 /* a chunk's packed activations / unpacked weights for one token / row, at
  * most: S = 8 types with minimums (8 groups of 11 / 10 vectors) or S = 4
  * types with minimums (16 groups of 7 / 6 vectors) */
@@ -900,7 +901,6 @@ AI void q_tile(const int type, const uint8_t *wb, size_t wstride, int nr, const 
             }
         }
     }
-    __asm__("" : "+r"(Fp));
     F = Fp;
     const __mmask8 rows = (__mmask8)((1u << nr) - 1);
     for (int t = 0; t < nt; t++) {
@@ -964,12 +964,9 @@ AI void q_prefill(const int type, const uint8_t *w, size_t wrb, const uint8_t *a
                  * (that cost Q4_0 6%). */
                 const int64_t pf_rows = r1 - (rb + PF_RB) < PF_RB ? r1 - (rb + PF_RB) : PF_RB;
                 const size_t pf_row_lines = ((size_t)gn * WG + 63) / 64;
-                const size_t pf_lines = pf_rows > 0 ? (size_t)pf_rows * pf_row_lines : 0;
-                const size_t n_tiles = (size_t)((tn + 3) / 4) * (size_t)((rn + 3) / 4);
-                const size_t pf_per_tile = (pf_lines + n_tiles - 1) / n_tiles;
-                const uint8_t *pf_base = w + (size_t)(rb + PF_RB) * wrb + (size_t)g0 * WG;
-                size_t pf_next = 0, pf_col = 0;
-                const uint8_t *pf_row = pf_base;
+                size_t pf_left = pf_rows > 0 ? (size_t)pf_rows * pf_row_lines : 0, pf_col = 0;
+                const size_t pf_per_tile = (pf_left + (size_t)(tn + 3) / 4 - 1) / ((size_t)(tn + 3) / 4);
+                const uint8_t *pf_row = w + (size_t)(rb + PF_RB) * wrb + (size_t)g0 * WG;
                 for (int tt = 0; tt < tn; tt += 4) {
                     /* the next token tile's outputs: lines gone cold since
                      * the last chunk, whose miss would stall the end of a
@@ -979,18 +976,15 @@ AI void q_prefill(const int type, const uint8_t *w, size_t wrb, const uint8_t *a
                         _mm_prefetch((const char *)yp, _MM_HINT_T0);
                         _mm_prefetch((const char *)(yp + rn - 1), _MM_HINT_T0);
                     }
-                    for (int rr = 0; rr < rn; rr += 4) {
-                        for (size_t k = 0; k < pf_per_tile && pf_next < pf_lines; k++, pf_next++) {
-                            _mm_prefetch((const char *)(pf_row + 64 * pf_col), _MM_HINT_T0);
-                            if (++pf_col == pf_row_lines) {
-                                pf_col = 0;
-                                pf_row += wrb;
-                            }
+                    for (size_t k = 0; k < pf_per_tile && pf_left > 0; k++, pf_left--) {
+                        _mm_prefetch((const char *)(pf_row + 64 * pf_col), _MM_HINT_T0);
+                        if (++pf_col == pf_row_lines) {
+                            pf_col = 0;
+                            pf_row += wrb;
                         }
-                        q_tile(type, wb + (size_t)rr * wstride, wstride, rn - rr < 4 ? rn - rr : 4,
-                               pa + (size_t)tt * tstride, tstride, tn - tt < 4 ? tn - tt : 4, gn, g0 == 0,
-                               y + (int64_t)(t0 + tt) * ys + rb + rr, ys, F);
                     }
+                    q_tile(type, wb, wstride, rn, pa + (size_t)tt * tstride, tstride, tn - tt < 4 ? tn - tt : 4, gn,
+                           g0 == 0, y + (int64_t)(t0 + tt) * ys + rb, ys, F);
                 }
             }
         }
