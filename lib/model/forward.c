@@ -149,6 +149,10 @@ typedef struct matmul_job {
  * pairs of runs, 2 threads, Q8_0 / Q4_K_M / Q4_0; median +5%). Prefill
  * is compute bound and keeps the shared counter. */
 enum { DECODE_CHUNK_BYTES = 1 << 20, PREFILL_CHUNKS_PER_THREAD = 4 };
+/* Batches of up to this many tokens are decode: the kernels stream each
+ * row once for them, and the steps between the products run on the
+ * calling thread (waking the others costs more than they save). */
+enum { DECODE_MAX_TOKENS = 3 };
 
 static void quantize_worker(void *ctx, int worker, int n_workers) {
     const matmul_job *job = ctx;
@@ -206,6 +210,7 @@ void forward_matmuls(forward_scratch *s, thread_pool *pool, const kernel_table *
                      const float *x, int32_t n_tokens) {
     matmul_job job = {.kern = kern, .p = p, .n = n, .x = x, .n_tokens = n_tokens, .n_in = p[0].w->n_in};
     const int n_threads = pool_size(pool);
+    const int decode = n_tokens <= DECODE_MAX_TOKENS;
     long chunks = 0;
     for (int i = 0; i < n; i++) {
         const weight *w = p[i].w;
@@ -220,7 +225,7 @@ void forward_matmuls(forward_scratch *s, thread_pool *pool, const kernel_table *
             job.fresh[job.n_fresh++] = i;
         }
         int64_t rows;
-        if (n_tokens < 4) {
+        if (decode) {
             rows = (int64_t)(DECODE_CHUNK_BYTES / (w->row_bytes ? w->row_bytes : 1));
             /* small matrices (small models): still a few chunks per thread */
             const int64_t share = w->n_out / (2 * (int64_t)n_threads);
@@ -236,7 +241,7 @@ void forward_matmuls(forward_scratch *s, thread_pool *pool, const kernel_table *
         job.chunk_end[i] = chunks;
     }
     atomic_init(&job.next_chunk, 0);
-    if (n_tokens < 4) {
+    if (decode) {
         /* the spans are the scratch's, one per thread, with 32-bit chunk indexes */
         if (n_threads <= s->n_threads && chunks <= 0xFFFFFFFFL) {
             job.spans = s->spans;
@@ -374,7 +379,7 @@ static void stage_worker(void *ctx, int worker, int n_workers) {
 
 static void run_stage(stage_job *j, thread_pool *pool, stage_kind kind) {
     j->kind = kind;
-    if (j->T < 4) stage_worker(j, 0, 1); /* decode: not worth waking the threads */
+    if (j->T <= DECODE_MAX_TOKENS) stage_worker(j, 0, 1); /* decode: not worth waking the threads */
     else pool_run(pool, stage_worker, j);
 }
 
