@@ -834,7 +834,7 @@ AI void q_decode(const int type, const int T, const uint8_t *w, size_t wrb, cons
  * stream from L2) against 8 (two tiles, whose 37 KiB of weights and a
  * token tile's 20 KiB overflowed L1): A/B on 2 threads +2-8% on most
  * types and shapes, 0.98x on 27648 x 5120 Q4_0 / Q6_K; pp512 Q4_0 +3.5%,
- * Q8_0 +5%, Q4_K_M +0.6% (medians of 4-5 alternating pairs). */
+ * Q8_0 +7%, Q4_K_M +0.6% (medians of 4-5 alternating pairs). */
 enum { PF_TB = 96, PF_TB_STACK = 16, PF_RB = 4 };
 _Static_assert(PF_RB == 4, "a row block is one tile's rows");
 /* a chunk's packed activations / unpacked weights for one token / row, at
