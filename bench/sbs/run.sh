@@ -21,6 +21,11 @@
 #                from it once before its first run, so that the library's
 #                MADV_HUGEPAGE mapping faults it back in as 2 MiB folios;
 #                see bench/README.md, "Page size of the weights")
+#   --no-probe   no bandwidth probe around the decode rounds (default: one
+#                before and one after each tg round, qwq-bench's probe of 3
+#                passes; both engines' decode is then also given as a share
+#                of the probe: weights read per token x tok/s / the mean of
+#                the two probes' best passes, as qwq-bench computes it)
 #
 # llama.cpp is not a dependency of libqwq: this script is only for
 # measuring the ratios the speed targets are stated in
@@ -37,6 +42,7 @@ T=2
 LLAMA=$BUILD/llama-node
 INSTALL=0
 CACHED=0
+PROBE=1
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -47,7 +53,8 @@ while [ $# -gt 0 ]; do
     --llama) LLAMA=$2; shift 2 ;;
     --install) INSTALL=1; shift ;;
     --cached) CACHED=1; shift ;;
-    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-probe) PROBE=0; shift ;;
+    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -77,11 +84,17 @@ ours() { # file test
     # shellcheck disable=SC2086
     $BUILD/bin/qwq-bench -m "$1" -t "$T" $sizes -r 3 -q --no-probe --loads 1 $warm | awk -v t="$2$n" '$1 == t { print $2 }'
 }
+probe() { # file -> "GB/s read_per_token_bytes": the probe's mean best pass
+    $BUILD/bin/qwq-bench -m "$1" -t "$T" -p 0 -n 0 -q --loads 1 --probe-passes 3 --json |
+        awk -F'[:,]' '/"read_per_token_bytes"/ { rb = $2 + 0 } /"gb_s"/ && !/median|best/ { g = $2 + 0 }
+                      END { printf "%.3f %.0f\n", g, rb }'
+}
 theirs() { # file test
     node "$LLAMA/llama_bench.mjs" "$1" "$2" "$(size "$2")" 3 "$T" | awk '{ print $3 }'
 }
 
 SUMMARY=""
+EFFS=""
 for ty in $TYPES; do
     f=$BUILD/models/qwq32b-4l-$ty.gguf
     model_gen "$ty" 4 "$f"
@@ -94,8 +107,12 @@ for ty in $TYPES; do
     fi
     for test in $TESTS; do
         ratios=""
+        effs_a=""
+        effs_b=""
         i=1
         while [ $i -le "$ROUNDS" ]; do
+            p0=""
+            if [ "$PROBE" = 1 ] && [ "$test" = tg ]; then p0=$(probe "$f"); fi
             if [ $((i % 2)) = 1 ]; then
                 a=$(ours "$f" $test); b=$(theirs "$f" $test)
             else
@@ -103,12 +120,24 @@ for ty in $TYPES; do
             fi
             warm=""
             r=$(awk -v a="$a" -v b="$b" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.3f", a / b; else print "-" }')
-            echo "$ty $test round $i: libqwq $a tok/s, llama.cpp $b tok/s, ratio $r"
+            eff=""
+            if [ -n "$p0" ]; then
+                p1=$(probe "$f")
+                eff=$(echo "$p0 $p1 $a $b" | awk '{ g = ($1 + $3) / 2; if (g > 0 && $2 > 0)
+                    printf "; probe %.1f GB/s (%.1f, %.1f): libqwq %.1f%%, llama.cpp %.1f%% of it", g, $1, $3,
+                           100 * $5 * $2 / 1e9 / g, 100 * $6 * $2 / 1e9 / g }')
+                effs_a="$effs_a $(echo "$p0 $p1 $a" | awk '{ g = ($1 + $3) / 2; printf "%.1f", (g > 0 ? 100 * $5 * $2 / 1e9 / g : 0) }')"
+                effs_b="$effs_b $(echo "$p0 $p1 $b" | awk '{ g = ($1 + $3) / 2; printf "%.1f", (g > 0 ? 100 * $5 * $2 / 1e9 / g : 0) }')"
+            fi
+            echo "$ty $test round $i: libqwq $a tok/s, llama.cpp $b tok/s, ratio $r$eff"
             ratios="$ratios $r"
             i=$((i + 1))
         done
         SUMMARY="$SUMMARY
 $ty $test$ratios"
+        if [ -n "$effs_a" ]; then EFFS="$EFFS
+$ty libqwq$effs_a
+$ty llama.cpp$effs_b"; fi
     done
 done
 
@@ -123,3 +152,14 @@ echo "$SUMMARY" | awk 'NF > 2 {
     if (n == 0) printf "| %s | %s | - |\n", $1, test
     else printf "| %s | %s | %.2fx (%.2f - %.2f) |\n", $1, test, v[int((n + 1) / 2)], v[1], v[n]
 }'
+if [ -n "$EFFS" ]; then
+    echo
+    echo "| model | engine | tg128 share of the probe: median (min - max) over $ROUNDS rounds |"
+    echo "| --- | --- | --- |"
+    echo "$EFFS" | awk 'NF > 2 {
+        n = 0
+        for (i = 3; i <= NF; i++) v[++n] = $i + 0
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+        printf "| %s | %s | %.1f%% (%.1f - %.1f) |\n", $1, $2, v[int((n + 1) / 2)], v[1], v[n]
+    }'
+fi
