@@ -43,7 +43,12 @@
  *
  * Throughput notes (Zen 5, measured): vpdpbusd, FMA, mul and cross-lane
  * shuffles share two 512-bit pipes (2 per cycle); logic, shifts, adds,
- * in-lane unpacks and int/float conversion use the other two. A prefill
+ * in-lane unpacks and int/float conversion use the other two. So do every
+ * integer multiply (vpmulld, vpmullw, vpmaddwd, vpmuludq, vpmadd52luq),
+ * vscalefps and vcvtph2ps (8 of any of them beside 8 vpdpbusd cost as
+ * much as 8 more vpdpbusd; vcvtdq2ps, vpaddd, vpandd, vpsrlw, vpternlogd
+ * and vpunpckldq cost nothing there): the scale product cannot be moved
+ * off those pipes. A prefill
  * group costs 8 vpdpbusd + a mul and an FMA per (row, token), so the tiles
  * can reach 80% of the vpdpbusd peak; unpacking is arranged to stay off the
  * vpdpbusd pipes (ternlog blends) while decode, which has room there, uses
@@ -63,7 +68,12 @@
  * at 55296. The cause is the packed activations (640 bytes per 512
  * elements, 34.5 KiB for 27648) falling out of L1 under the weight stream:
  * with the same weights but a 5 KiB activation window (wrong sums, timing
- * only) ffn_down decoded 19-24% faster. Every way found to keep them in L1
+ * only) ffn_down decoded 4% faster on one thread and 11% on two, and with
+ * a single 640-byte group 12-17% on one (bench/ab over 512 MiB of copies;
+ * an earlier +19-24% came from a single 80 MB matrix, partly in the L3).
+ * Windows of 44-48 groups (28-31 KiB, what packing the activations at one
+ * byte per element would leave) gained nothing, 1.00-1.03x, so a more
+ * compact packing would not help. Every way found to keep them in L1
  * broke the single forward weight stream and cost more than it saved (A/B,
  * one thread, 5120 x 27648 Q4_0): column passes of whole chunks 0.78-0.82x
  * (0.77-0.83x on 1 and 2 threads even with the software prefetch sent on
@@ -72,9 +82,15 @@
  * lockstep 0.79x (0.95-0.97x with each stream's prefetch wrapping to its
  * next row), four rows 0.94-1.04x, odd rows' chunks in reverse order
  * 0.71-0.84x, prefetcht1 instead of nta 0.86-0.92x, clflushopt of consumed
- * weight lines 0.55-0.64x, a T0 prefetch of the activations 0.95-1.0x.
- * The window effect holds on 2 threads too (+13-22%); there the long rows
- * cost most (qwq-bench-kernels, 2 threads: 73-79% of the probe at 5120 x
+ * weight lines 0.55-0.64x, a T0 prefetch of the activations 0.95-1.0x;
+ * and over 512 MiB of copies: column passes of 3-4 chunks with the
+ * prefetch wrapping to the next row's segment 0.68-0.82x (without the
+ * wrap 0.45x: it fetched the other pass's columns), four rows in lockstep
+ * with 0.75-2 KiB of prefetch per row 0.94-1.11x on one thread and
+ * 0.79-1.07x on two (no consistent gain), prefetch distances of 3 KiB
+ * 0.93x and 9-16 KiB 0.81-0.88x, a second, far prefetch (T1 or T2, 16-24
+ * KiB ahead) 0.71-0.98x, T0 instead of NTA 1.01x.
+ * On 2 threads the long rows cost most (qwq-bench-kernels, 2 threads: 73-79% of the probe at 5120 x
  * 27648 against 87-96% at 27648 x 5120).
  *
  * Prefill tile: with its operands in L1 (one chunk: 8 groups, 38 KiB for
@@ -100,7 +116,15 @@
  * instead of four) 1.01-1.02x; unmasked y loads and
  * stores for full tiles 0.93-0.98x; a T0 prefetch of the next token
  * tile's activations 0.77-0.82x; with 8-row blocks, the two row tiles in
- * the outer loop and the token tiles inner 0.99x.
+ * the outer loop and the token tiles inner 0.99x. For the 4-bit types
+ * (Q4_0, Q4_1, Q4_K), the unpacked weights kept two steps to a byte (18
+ * KiB for 8 rows, so that a token tile's activations serve both row tiles
+ * from L1) and split with and/shift in the tile: 1.00-1.02x on two threads
+ * and 0.97x on one with 8-row blocks, 0.97x with 4-row ones (the split
+ * costs what the reuse saves). Four of the 16 F vectors held in registers
+ * (the loop's F loads and stores 16 -> 12): Q4_0 +3-6% on two threads,
+ * but Q8_0 0.97-0.98x and Q4_K 0.99x, Q4_0 pp512 0.93-1.11x in
+ * alternating pairs; two or six in registers 0.96x and 1.02x.
  *
  * Memory: decode keeps its buffers on the stack (about 100 KiB). Prefill
  * packs the activations of a block of up to 134 tokens into a heap buffer
