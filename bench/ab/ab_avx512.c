@@ -21,6 +21,9 @@
  * as many copies of the matrix as make 512 MiB, one call per copy, so that
  * it reads from memory: a single matrix of 150 MB still hit the L3 often
  * enough to report 86-90 GB/s on two threads where memory gives 60-68.
+ * AB_ONE_COPY in the environment keeps one copy (a small matrix then stays
+ * in the caches, as long as the kernel's prefetches are not non-temporal:
+ * lines fetched with prefetchnta skip the L2 and L3 on their way out).
  */
 #include <math.h>
 #include <stdint.h>
@@ -70,7 +73,8 @@ int main(int argc, char **argv) {
     if (pool_new(threads, &pool) != QWQ_OK) return fprintf(stderr, "ab_avx512: cannot start %d threads\n", threads), 1;
     const size_t wrb = (size_t)n_in / qi->block_elems * qi->block_bytes, arb = quant_act_row_size((uint32_t)type, n_in);
     const size_t wbytes = wrb * (size_t)rows, huge = (size_t)2 << 20, stride = (wbytes + huge - 1) / huge * huge;
-    const int copies = n_tok < 4 && stride < ((size_t)512 << 20) ? (int)((((size_t)512 << 20) + stride - 1) / stride) : 1;
+    int copies = n_tok < 4 && stride < ((size_t)512 << 20) ? (int)((((size_t)512 << 20) + stride - 1) / stride) : 1;
+    if (getenv("AB_ONE_COPY")) copies = 1; /* e.g. to time a matrix that stays in the caches */
     uint8_t *w = aligned_alloc(huge, stride * (size_t)copies);
     uint8_t *act = malloc(arb * (size_t)n_tok);
     float *x = malloc(sizeof(float) * (size_t)n_in);
