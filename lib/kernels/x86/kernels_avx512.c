@@ -93,6 +93,19 @@
  * On 2 threads the long rows cost most (qwq-bench-kernels, 2 threads: 73-79% of the probe at 5120 x
  * 27648 against 87-96% at 27648 x 5120).
  *
+ * Decode's own speed limit (bench/ab with AB_ONE_COPY: one 0.5-0.7 MB
+ * matrix that stays in the L2, one thread): Q4_0 35-48 GB/s of weights,
+ * Q4_K 39-40, Q6_K 33-40, Q8_0 41-42 (rows of 5120 and 27648 alike). With
+ * Q4_0, loads alone ran at 113 GB/s and the unpack without the dot
+ * products at 55: the unpack is most of it. On two threads each core must
+ * stream 28-37 GB/s when the probe reads 55-75, so the kernels run at
+ * 70-90% of their own limit and cannot hide all of it behind the memory:
+ * this is why decode stays near 52-54 GB/s when the probe climbs above
+ * 60. Timing-only variants in memory (1 thread, 5120 x 27648 and 27648 x
+ * 5120) left the picture unchanged: no f16 scale gather 1.0x, no
+ * transpose 1.0x, the dot products' 8 vpdpbusd in four chains instead of
+ * two 0.99x.
+ *
  * Prefill tile: with its operands in L1 (one chunk: 8 groups, 38 KiB for
  * Q4_0) the 4 x 4 tile runs at 1.05-1.25 vpdpbusd per cycle, in C or with
  * its group loop in hand-written assembly (same operations, same bits),
