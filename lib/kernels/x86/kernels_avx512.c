@@ -101,10 +101,13 @@
  * stream 28-37 GB/s when the probe reads 55-75, so the kernels run at
  * 70-90% of their own limit and cannot hide all of it behind the memory:
  * this is why decode stays near 52-54 GB/s when the probe climbs above
- * 60. Timing-only variants in memory (1 thread, 5120 x 27648 and 27648 x
- * 5120) left the picture unchanged: no f16 scale gather 1.0x, no
- * transpose 1.0x, the dot products' 8 vpdpbusd in four chains instead of
- * two 0.99x.
+ * 60. Where the unpack's time goes (timing-only variants, wrong sums,
+ * weights in the L2, Q4_0): without the f16 scale gather (3 vpermt2w, 2
+ * merges, vcvtph2ps) 1.20x, without the dword transpose 1.05x, plain
+ * 64-byte loads instead of the inserts 1.08x; the dot products' vpdpbusd
+ * in four chains instead of two 0.99x. vpgatherdd is no way out: one
+ * costs as much as 30 vpdpbusd here. With the weights in memory the same
+ * variants all measured 0.99-1.01x on one thread.
  *
  * Prefill tile: with its operands in L1 (one chunk: 8 groups, 38 KiB for
  * Q4_0) the 4 x 4 tile runs at 1.05-1.25 vpdpbusd per cycle, in C or with
