@@ -519,29 +519,39 @@ AI uint32_t u32_at(const uint8_t *p) {
  * i = L % 4) holds super-block i / 2, sub-block 4 (i % 2) + c; elements
  * 4s .. of it at step s for even c, 4 ((s + 4) % 8) .. for odd c. */
 
-/* dw = d * scale and rmin = dmin * min of each lane's sub-block, from the
- * 12 packed bytes of 6-bit scales and mins of both super-blocks:
- * sc[0..3] = w0 & 63, m[0..3] = w1 & 63, sc[4..7] = (w2 & 15) | (w0 >> 6) << 4,
- * m[4..7] = (w2 >> 4) | (w1 >> 6) << 4 (bytewise, w0..w2 the three words). */
-AI void q4k_dw(const uint8_t *sb0, const uint8_t *sb1, __m512 *dw, __m512 *rmin) {
-    const __m128i v = _mm_unpacklo_epi32(_mm_loadl_epi64((const __m128i *)(sb0 + 4)),
-                                         _mm_loadl_epi64((const __m128i *)(sb1 + 4))); /* w0 w0' w1 w1' */
-    const __m128i w2 = _mm_set_epi32((int)u32_at(sb1 + 12), (int)u32_at(sb0 + 12), (int)u32_at(sb1 + 12),
-                                     (int)u32_at(sb0 + 12));
-    const __m128i lo = _mm_and_si128(v, _mm_set1_epi8(63)); /* sc0-3 sc0-3' m0-3 m0-3' */
-    const __m128i hi = _mm_or_si128(_mm_and_si128(_mm_srlv_epi32(w2, _mm_set_epi32(4, 4, 0, 0)), _mm_set1_epi8(15)),
-                                    _mm_slli_epi32(_mm_and_si128(_mm_srli_epi32(v, 6), _mm_set1_epi8(3)), 4));
-    /* lane L takes lo (even L) or hi (odd L), byte 4 sb + L / 4 (scales) or 8 + that (mins) */
-    const __m128i pick = _mm_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
-    const __m128i p = _mm_shuffle_epi8(lo, pick), q = _mm_shuffle_epi8(hi, pick);
-    const __m128i sc = _mm_unpacklo_epi8(p, q), mn = _mm_unpackhi_epi8(p, q);
-    /* [d0 dmin0 d1 dmin1] -> lanes: super-block (L % 4) / 2 */
-    const __m512 dd = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_unpacklo_epi32(_mm_cvtsi32_si128((int)u32_at(sb0)),
-                                                                            _mm_cvtsi32_si128((int)u32_at(sb1)))));
-    const __m512 d = _mm512_permutexvar_ps(_mm512_set4_epi32(2, 2, 0, 0), dd);
-    const __m512 dm = _mm512_permutexvar_ps(_mm512_set4_epi32(3, 3, 1, 1), dd);
-    *dw = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc)), d);
-    *rmin = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mn)), dm);
+/* dw = d * scale and rmin = dmin * min of each lane's sub-block, from
+ * the first 16 bytes of both super-blocks (sb0 and sb0 + bb): d, dmin and
+ * the 12 packed bytes q[0..11] of 6-bit scales and mins. Sub-block u < 4
+ * has scale q[u] & 63 and min q[4 + u] & 63; u >= 4 has scale
+ * (q[u + 4] & 15) | (q[u - 4] >> 6) << 4 and min
+ * (q[u + 4] >> 4) | (q[u] >> 6) << 4. With c = u % 4 (the lane's chunk),
+ * a byte shuffle puts q[c], q[4 + c] and q[8 + c] of the lane's
+ * super-block into each lane, and shifts and masks that differ between
+ * the u < 4 (even) and u >= 4 (odd) lanes finish both in 32-bit lanes. */
+AI void q4k_dw(const uint8_t *sb0, int bb, __m512 *dw, __m512 *rmin) {
+    const __m512i z0 = bcast128(sb0), z1 = bcast128(sb0 + bb);
+    const __mmask16 second = 0xCCCC; /* lanes 4c + i with i / 2 == 1 */
+#define Q4K_I(c) (int)((4u + (c)) | (8u + (c)) << 8 | (12u + (c)) << 16 | 0x80u << 24)
+    const __m512i bidx = _mm512_set_epi32(Q4K_I(3), Q4K_I(3), Q4K_I(3), Q4K_I(3), Q4K_I(2), Q4K_I(2), Q4K_I(2),
+                                          Q4K_I(2), Q4K_I(1), Q4K_I(1), Q4K_I(1), Q4K_I(1), Q4K_I(0), Q4K_I(0),
+                                          Q4K_I(0), Q4K_I(0));
+#undef Q4K_I
+    /* x = q[c] | q[4 + c] << 8 | q[8 + c] << 16 */
+    const __m512i x = _mm512_mask_blend_epi32(second, _mm512_shuffle_epi8(z0, bidx), _mm512_shuffle_epi8(z1, bidx));
+    const __m512i k = _mm512_set4_epi32(15, 63, 15, 63), hi = _mm512_set4_epi32(0x30, 0, 0x30, 0);
+    const __m512i sc = _mm512_or_si512(_mm512_and_si512(_mm512_srlv_epi32(x, _mm512_set4_epi32(16, 0, 16, 0)), k),
+                                       _mm512_and_si512(_mm512_srli_epi32(x, 2), hi));
+    const __m512i mn = _mm512_or_si512(_mm512_and_si512(_mm512_srlv_epi32(x, _mm512_set4_epi32(20, 8, 20, 8)), k),
+                                       _mm512_and_si512(_mm512_srli_epi32(x, 10), hi));
+    /* each lane's d | dmin << 16, then words 0..15 = d, 16..31 = dmin */
+    const __m512i y = _mm512_mask_blend_epi32(second, _mm512_shuffle_epi32(z0, (_MM_PERM_ENUM)0),
+                                              _mm512_shuffle_epi32(z1, (_MM_PERM_ENUM)0));
+    const __m512i dd = _mm512_permutexvar_epi16(
+        _mm512_set_epi16(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1, 30, 28, 26, 24, 22, 20, 18, 16, 14,
+                         12, 10, 8, 6, 4, 2, 0),
+        y);
+    *dw = _mm512_mul_ps(_mm512_cvtepi32_ps(sc), _mm512_cvtph_ps(_mm512_castsi512_si256(dd)));
+    *rmin = _mm512_mul_ps(_mm512_cvtepi32_ps(mn), _mm512_cvtph_ps(_mm512_extracti64x4_epi64(dd, 1)));
 }
 
 AI void q4k_nibbles(const uint8_t *qs0, const uint8_t *qs1, __m512i W[8]) {
@@ -559,7 +569,7 @@ AI void q4k_nibbles(const uint8_t *qs0, const uint8_t *qs1, __m512i W[8]) {
 
 AI void unpack_q4_K(const uint8_t *src, __m512i W[8], __m512 *dw, __m512 *rmin) {
     q4k_nibbles(src + 16, src + 144 + 16, W);
-    q4k_dw(src, src + 144, dw, rmin);
+    q4k_dw(src, 144, dw, rmin);
 }
 
 AI void unpack_q5_K(const uint8_t *src, __m512i W[8], __m512 *dw, __m512 *rmin) {
@@ -578,7 +588,7 @@ AI void unpack_q5_K(const uint8_t *src, __m512i W[8], __m512 *dw, __m512 *rmin) 
         W[k] = _mm512_mask_add_epi8(W[k], _mm512_test_epi8_mask(H[k], ubit), W[k], b16);
         W[4 + k] = _mm512_mask_add_epi8(W[4 + k], _mm512_test_epi8_mask(sw, ubit), W[4 + k], b16);
     }
-    q4k_dw(src, src + 176, dw, rmin);
+    q4k_dw(src, 176, dw, rmin);
 }
 
 /* Q6_K: one super-block; lane L = 4c + i holds sub-block (of 16)
