@@ -108,9 +108,10 @@
  * in four chains instead of two 0.99x. vpgatherdd is no way out: one
  * costs as much as 30 vpdpbusd here. With the weights in memory the same
  * variants all measured 0.99-1.01x on one thread. Q4_K: without the
- * 6-bit scale and minimum decode (q4k_dw, about 35 instructions of the
- * loop's 90, most of them 128-bit) 1.32x, without the nibble transpose
- * 1.08x. These are the places to win decode speed on fast memory: one
+ * 6-bit scale and minimum decode (q4k_dw, then about 35 instructions of
+ * the loop's 90, most of them 128-bit) 1.32x, without the nibble
+ * transpose 1.08x; q4k_dw in 512-bit lanes (as now) gained 8% of it, and
+ * Q4_0's scale gather in two windows instead of three 3-9%. These are the places to win decode speed on fast memory: one
  * thread already decodes Q4_K_M at 91-96% of its probe, two at 81-85%
  * when that probe reads 65-70 GB/s (56-57 GB/s of weights either way).
  *
