@@ -111,7 +111,12 @@
  * 6-bit scale and minimum decode (q4k_dw, then about 35 instructions of
  * the loop's 90, most of them 128-bit) 1.32x, without the nibble
  * transpose 1.08x; q4k_dw in 512-bit lanes (as now) gained 8% of it, and
- * Q4_0's scale gather in two windows instead of three 3-9%. These are the places to win decode speed on fast memory: one
+ * Q4_0's scale gather in two windows instead of three 3-9%. Q6_K: without
+ * the 6-bit assembly (two variable shifts, a shift, an and and a ternlog
+ * per step) 1.37x, without the scale 1.13x. Its limit is the other two
+ * pipes, not the vpdpbusd ones (variable and plain shifts, ternlog,
+ * vpshufd and in-lane unpacks cost nothing beside vpdpbusd; vpmovzxbd,
+ * vpermw and vshufi64x2 half a slot; vpermt2w a whole one). These are the places to win decode speed on fast memory: one
  * thread already decodes Q4_K_M at 91-96% of its probe, two at 81-85%
  * when that probe reads 65-70 GB/s (56-57 GB/s of weights either way).
  *
