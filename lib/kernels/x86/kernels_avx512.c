@@ -408,11 +408,18 @@ AI int legacy_block_of_lane(int L) { return 4 * (L % 4) + L / 4; }
  * permutes: Q4_0 (two instead of three; its decode +3% with the weights
  * in the L2, while Q8_0 and Q5_0 ran 2% slower on block-aligned windows
  * of the same count). Everything but the loads folds to constants. */
-AI int wg_item(int wide) { return wide ? 4 : 2; } /* bytes per block */
-AI int wg_per(int bb, int wide) { return (128 - wg_item(wide)) / bb + 1; } /* blocks per fitted window */
+/* block of output word k */
+AI int wg_block(int wide, int k) { return legacy_block_of_lane(wide ? k / 2 : k); }
+/* source word (in the group) of output word k, -1 for none */
+AI int wg_word(int bb, int off, int wide, int k) {
+    if (!wide) return k < 16 ? (bb * wg_block(0, k) + off) / 2 : -1;
+    return (bb * wg_block(1, k) + off) / 2 + k % 2;
+}
+/* blocks per fitted window: as many whole f16 (2 bytes) or u32 (4) as 128 bytes hold */
+AI int wg_per(int bb, int wide) { return (128 - (wide ? 4 : 2)) / bb + 1; }
 AI int wg_pairs_fit(int bb, int wide) { return (16 + wg_per(bb, wide) - 1) / wg_per(bb, wide); }
-/* 128-byte-aligned windows: up to the one holding the last word of block 15 */
-AI int wg_pairs_aligned(int bb, int off, int wide) { return (bb * 15 + off + wg_item(wide) - 2) / 128 + 1; }
+/* 128-byte-aligned windows: up to the one holding the last word (block 15's) */
+AI int wg_pairs_aligned(int bb, int off, int wide) { return wg_word(bb, off, wide, wide ? 31 : 15) / 64 + 1; }
 AI int wg_fit(int bb, int off, int wide) { return wg_pairs_fit(bb, wide) < wg_pairs_aligned(bb, off, wide); }
 AI int wg_pairs(int bb, int off, int wide) {
     return wg_fit(bb, off, wide) ? wg_pairs_fit(bb, wide) : wg_pairs_aligned(bb, off, wide);
@@ -421,13 +428,6 @@ AI int wg_pairs(int bb, int off, int wide) {
 AI int wg_start(int bb, int off, int wide, int p) {
     const int at = wg_fit(bb, off, wide) ? bb * p * wg_per(bb, wide) + off : 128 * p;
     return at < 16 * bb - 128 ? at : 16 * bb - 128;
-}
-/* block of output word k */
-AI int wg_block(int wide, int k) { return legacy_block_of_lane(wide ? k / 2 : k); }
-/* source word (in the group) of output word k, -1 for none */
-AI int wg_word(int bb, int off, int wide, int k) {
-    if (!wide) return k < 16 ? (bb * wg_block(0, k) + off) / 2 : -1;
-    return (bb * wg_block(1, k) + off) / 2 + k % 2;
 }
 /* index of output word k in window p's 64 words, -1 if window p does not serve it */
 AI int wg_index(int bb, int off, int wide, int p, int k) {
@@ -514,11 +514,6 @@ AI float f16_at(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, 2);
     return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
-}
-AI uint32_t u32_at(const uint8_t *p) {
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
 }
 
 /* Q4_K / Q5_K groups are two super-blocks; lane L = 4c + i (c = L / 4,
