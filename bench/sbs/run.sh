@@ -89,6 +89,18 @@ probe() { # file -> "GB/s read_per_token_bytes": the probe's mean best pass
         awk -F'[:,]' '/"read_per_token_bytes"/ { rb = $2 + 0 } /"gb_s"/ && !/median|best/ { g = $2 + 0 }
                       END { printf "%.3f %.0f\n", g, rb }'
 }
+share() { # "probe_before probe_after" tok/s -> percent of the mean probe (probe lines are "GB/s bytes")
+    echo "$1 $2" | awk '{ g = ($1 + $3) / 2; printf "%.1f", (g > 0 ? 100 * $5 * $2 / 1e9 / g : 0) }'
+}
+median_rows() { # lines "NAME1 NAME2 v1 v2 ..." -> "NAME1 NAME2 median min max" (non-numbers "-" skipped)
+    awk 'NF > 2 {
+        n = 0
+        for (i = 3; i <= NF; i++) if ($i != "-") v[++n] = $i + 0
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+        if (n == 0) print $1, $2, "-"
+        else print $1, $2, v[int((n + 1) / 2)], v[1], v[n]
+    }'
+}
 theirs() { # file test
     node "$LLAMA/llama_bench.mjs" "$1" "$2" "$(size "$2")" 3 "$T" | awk '{ print $3 }'
 }
@@ -123,11 +135,10 @@ for ty in $TYPES; do
             eff=""
             if [ -n "$p0" ]; then
                 p1=$(probe "$f")
-                eff=$(echo "$p0 $p1 $a $b" | awk '{ g = ($1 + $3) / 2; if (g > 0 && $2 > 0)
-                    printf "; probe %.1f GB/s (%.1f, %.1f): libqwq %.1f%%, llama.cpp %.1f%% of it", g, $1, $3,
-                           100 * $5 * $2 / 1e9 / g, 100 * $6 * $2 / 1e9 / g }')
-                effs_a="$effs_a $(echo "$p0 $p1 $a" | awk '{ g = ($1 + $3) / 2; printf "%.1f", (g > 0 ? 100 * $5 * $2 / 1e9 / g : 0) }')"
-                effs_b="$effs_b $(echo "$p0 $p1 $b" | awk '{ g = ($1 + $3) / 2; printf "%.1f", (g > 0 ? 100 * $5 * $2 / 1e9 / g : 0) }')"
+                ea=$(share "$p0 $p1" "$a"); eb=$(share "$p0 $p1" "$b")
+                eff="; probe $(echo "$p0 $p1" | awk '{ printf "%.1f GB/s (%.1f, %.1f)", ($1 + $3) / 2, $1, $3 }'): libqwq $ea%, llama.cpp $eb% of it"
+                effs_a="$effs_a $ea"
+                effs_b="$effs_b $eb"
             fi
             echo "$ty $test round $i: libqwq $a tok/s, llama.cpp $b tok/s, ratio $r$eff"
             ratios="$ratios $r"
@@ -144,22 +155,14 @@ done
 echo
 echo "| model | test | ratio libqwq / llama.cpp: median (min - max) over $ROUNDS rounds |"
 echo "| --- | --- | --- |"
-echo "$SUMMARY" | awk 'NF > 2 {
-    n = 0
-    for (i = 3; i <= NF; i++) if ($i != "-") v[++n] = $i + 0
-    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+echo "$SUMMARY" | median_rows | awk '{
     test = $2 == "pp" ? "pp512" : "tg128"
-    if (n == 0) printf "| %s | %s | - |\n", $1, test
-    else printf "| %s | %s | %.2fx (%.2f - %.2f) |\n", $1, test, v[int((n + 1) / 2)], v[1], v[n]
+    if (NF < 5) printf "| %s | %s | - |\n", $1, test
+    else printf "| %s | %s | %.2fx (%.2f - %.2f) |\n", $1, test, $3, $4, $5
 }'
 if [ -n "$EFFS" ]; then
     echo
     echo "| model | engine | tg128 share of the probe: median (min - max) over $ROUNDS rounds |"
     echo "| --- | --- | --- |"
-    echo "$EFFS" | awk 'NF > 2 {
-        n = 0
-        for (i = 3; i <= NF; i++) v[++n] = $i + 0
-        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
-        printf "| %s | %s | %.1f%% (%.1f - %.1f) |\n", $1, $2, v[int((n + 1) / 2)], v[1], v[n]
-    }'
+    echo "$EFFS" | median_rows | awk '{ printf "| %s | %s | %.1f%% (%.1f - %.1f) |\n", $1, $2, $3, $4, $5 }'
 fi
