@@ -31,6 +31,11 @@
 #include "kernels/qtypes.h"
 #include "qwq.h"
 
+/* Batches of up to this many tokens are decode: gemm streams every weight
+ * row once for them (the AVX-512 level switches to its blocked prefill
+ * above), and the forward pass schedules them as bandwidth-bound work. */
+enum { KERNELS_DECODE_MAX_TOKENS = 3 };
+
 typedef void (*gemm_fn)(const uint8_t *w, size_t w_row_bytes, const uint8_t *act, size_t act_row_bytes,
                         int64_t n_in, int64_t r0, int64_t r1, int32_t n_tok, float *y, int64_t y_stride);
 typedef void (*act_quantize_fn)(const float *x, void *dst, int64_t n);

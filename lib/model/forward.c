@@ -149,10 +149,10 @@ typedef struct matmul_job {
  * pairs of runs, 2 threads, Q8_0 / Q4_K_M / Q4_0; median +5%). Prefill
  * is compute bound and keeps the shared counter. */
 enum { DECODE_CHUNK_BYTES = 1 << 20, PREFILL_CHUNKS_PER_THREAD = 4 };
-/* Batches of up to this many tokens are decode: the kernels stream each
- * row once for them, and the steps between the products run on the
- * calling thread (waking the others costs more than they save). */
-enum { DECODE_MAX_TOKENS = 3 };
+/* Decode batches (KERNELS_DECODE_MAX_TOKENS): the steps between the
+ * products run on the calling thread (waking the others costs more than
+ * they save). */
+enum { DECODE_MAX_TOKENS = KERNELS_DECODE_MAX_TOKENS };
 
 static void quantize_worker(void *ctx, int worker, int n_workers) {
     const matmul_job *job = ctx;

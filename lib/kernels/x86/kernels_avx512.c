@@ -832,6 +832,8 @@ AI __m512 group_dot(const int type, const __m512i W[8], __m512 dw, __m512 rmin, 
 /* ---- decode: rows streamed once, weights unpacked in registers ---------------------- */
 
 enum { DECODE_MAX_TOK = 4, DECODE_BUF = 96 * 1024 };
+_Static_assert(KERNELS_DECODE_MAX_TOKENS == 3 && (int)DECODE_MAX_TOK > (int)KERNELS_DECODE_MAX_TOKENS,
+               "q_gemm dispatches decode batches of 1, 2 and 3 tokens");
 
 /* Rows [r0, r1) against T tokens whose groups [gA, gB) are packed in pa
  * (token t at pa + t * tstride). gA is a chunk boundary. first: y holds
@@ -1153,7 +1155,7 @@ AI void f_gemm(const int type, const uint8_t *w, size_t wrb, const uint8_t *act,
                int64_t r1, int32_t n_tok, float *y, int64_t ys) {
     if (r0 >= r1 || n_tok <= 0) return;
     if (n_in <= 0) return zero_rows(r0, r1, n_tok, y, ys);
-    if (n_tok <= 3) { /* decode: every row streamed once */
+    if (n_tok <= KERNELS_DECODE_MAX_TOKENS) { /* decode: every row streamed once */
         for (int64_t r = r0; r < r1; r += 4) {
             const int nr = r1 - r < 4 ? (int)(r1 - r) : 4;
             if (n_tok == 1) f_tile(type, 1, w, wrb, r, nr, (const float *)act, arb, 1, n_in, 0, n_in, 1, y, ys);
