@@ -593,49 +593,24 @@ AI void unpack_q5_K(const uint8_t *src, __m512i W[8], __m512 *dw, __m512 *rmin) 
 }
 
 /* Q6_K: one super-block; lane L = 4c + i holds sub-block (of 16)
- * 8 (i % 2) + 4 (i / 2) + c, elements 4s .. at step s: the low (i < 2) or
- * high nibble of ql dwords 16 (i % 2) + 4c + s, and two bits of qh dword
- * 8 (i % 2) + 4 (c % 2) + s, bits 2k, 2k + 1 of each byte for
- * k = 2 (i / 2) + c / 2.
- *
- * ins (decode): the nibbles are masked before the 64-bit unpacks, and each
- * step takes its qh dwords with one vpermd, rotates their two bits to bits
- * 4-5 and merges them in one ternlog: 5 vector operations a step instead
- * of 8, the rotates and permutes on the vpdpbusd pipes that decode leaves
- * free (with the weights in the L2, one thread: +8-10%). Prefill, whose
- * tiles fill those pipes, keeps shifts and unpacks (the decode form there:
- * 0.98-1.01x). Same bytes either way. */
-AI void unpack_q6_K(const uint8_t *src, __m512i W[4], __m512 *dw, const int ins) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+ * 8 (i % 2) + 4 (i / 2) + c, elements 4s .. at step s. */
+
+AI void unpack_q6_K(const uint8_t *src, __m512i W[4], __m512 *dw) {
     const __m512i ql0 = _mm512_loadu_si512(src), ql1 = _mm512_loadu_si512(src + 64);
     const __m512i t0 = _mm512_unpacklo_epi32(ql0, ql1), t1 = _mm512_unpackhi_epi32(ql0, ql1);
-    if (ins) {
-        const __m512i lo0 = _mm512_and_si512(t0, m4), hi0 = _mm512_and_si512(_mm512_srli_epi16(t0, 4), m4);
-        const __m512i lo1 = _mm512_and_si512(t1, m4), hi1 = _mm512_and_si512(_mm512_srli_epi16(t1, 4), m4);
-        const __m512i U[4] = {_mm512_unpacklo_epi64(lo0, hi0), _mm512_unpackhi_epi64(lo0, hi0),
-                              _mm512_unpacklo_epi64(lo1, hi1), _mm512_unpackhi_epi64(lo1, hi1)};
-        const __m512i qh = _mm512_loadu_si512(src + 128);
-        /* the qh dword of step 0 and the right rotation 2k - 4 (mod 32) */
-        const __m512i hidx = _mm512_set_epi32(12, 4, 12, 4, 8, 0, 8, 0, 12, 4, 12, 4, 8, 0, 8, 0);
-        const __m512i rot = _mm512_set_epi32(2, 2, 30, 30, 2, 2, 30, 30, 0, 0, 28, 28, 0, 0, 28, 28);
-        UNROLL for (int s = 0; s < 4; s++) {
-            const __m512i h = _mm512_permutexvar_epi32(_mm512_add_epi32(hidx, _mm512_set1_epi32(s)), qh);
-            W[s] = _mm512_ternarylogic_epi32(U[s], _mm512_rorv_epi32(h, rot), m30, 0xF8); /* U | (h & m30) */
-        }
-    } else {
-        const __m512i y0 = bcast256(src + 128), y1 = bcast256(src + 160);
-        const __m512i h0 = _mm512_unpacklo_epi32(y0, y1), h1 = _mm512_unpackhi_epi32(y0, y1);
-        const __m512i U[4] = {_mm512_unpacklo_epi64(t0, t0), _mm512_unpackhi_epi64(t0, t0),
-                              _mm512_unpacklo_epi64(t1, t1), _mm512_unpackhi_epi64(t1, t1)};
-        const __m512i H[4] = {_mm512_unpacklo_epi64(h0, h0), _mm512_unpackhi_epi64(h0, h0),
-                              _mm512_unpacklo_epi64(h1, h1), _mm512_unpackhi_epi64(h1, h1)};
-        /* nibble: high for i / 2 == 1; qh shift 2k */
-        const __m512i cntn = _mm512_set4_epi32(4, 4, 0, 0);
-        const __m512i cnth = _mm512_set_epi32(6, 6, 2, 2, 6, 6, 2, 2, 4, 4, 0, 0, 4, 4, 0, 0);
-        UNROLL for (int s = 0; s < 4; s++) {
-            const __m512i hb = _mm512_and_si512(_mm512_slli_epi32(_mm512_srlv_epi32(H[s], cnth), 4), m30);
-            W[s] = _mm512_ternarylogic_epi32(_mm512_srlv_epi32(U[s], cntn), hb, m4, 0xEC); /* (u & m4) | hb */
-        }
+    const __m512i y0 = bcast256(src + 128), y1 = bcast256(src + 160);
+    const __m512i h0 = _mm512_unpacklo_epi32(y0, y1), h1 = _mm512_unpackhi_epi32(y0, y1);
+    __m512i U[4] = {_mm512_unpacklo_epi64(t0, t0), _mm512_unpackhi_epi64(t0, t0), _mm512_unpacklo_epi64(t1, t1),
+                    _mm512_unpackhi_epi64(t1, t1)};
+    __m512i H[4] = {_mm512_unpacklo_epi64(h0, h0), _mm512_unpackhi_epi64(h0, h0), _mm512_unpacklo_epi64(h1, h1),
+                    _mm512_unpackhi_epi64(h1, h1)};
+    /* nibble: high for i / 2 == 1; qh shift 2k, k = 2 (i / 2) + c / 2 */
+    const __m512i cntn = _mm512_set4_epi32(4, 4, 0, 0);
+    const __m512i cnth = _mm512_set_epi32(6, 6, 2, 2, 6, 6, 2, 2, 4, 4, 0, 0, 4, 4, 0, 0);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    UNROLL for (int t = 0; t < 4; t++) {
+        __m512i hb = _mm512_and_si512(_mm512_slli_epi32(_mm512_srlv_epi32(H[t], cnth), 4), m30);
+        W[t] = _mm512_ternarylogic_epi32(_mm512_srlv_epi32(U[t], cntn), hb, m4, 0xEC);
     }
     const __m128i order = _mm_setr_epi8(0, 8, 4, 12, 1, 9, 5, 13, 2, 10, 6, 14, 3, 11, 7, 15);
     __m128i sc = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(src + 192)), order);
@@ -721,7 +696,7 @@ AI void unpack_group(const int type, const uint8_t *src, __m512i W[8], __m512 *d
     case QTYPE_Q3_K: unpack_q3_K(src, W, dw); break;
     case QTYPE_Q4_K: unpack_q4_K(src, W, dw, rmin); break;
     case QTYPE_Q5_K: unpack_q5_K(src, W, dw, rmin); break;
-    default: unpack_q6_K(src, W, dw, ins); break;
+    default: unpack_q6_K(src, W, dw); break;
     }
 }
 
