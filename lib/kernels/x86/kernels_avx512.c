@@ -846,22 +846,13 @@ enum { PF_BYTES = 6144 };
 
 AI void prefetch_group(const uint8_t *row, int64_t g, size_t WG) {
     const uint8_t *pf = row + (size_t)g * WG + PF_BYTES;
-    UNROLL for (size_t o = 0; o < WG; o += 64) _mm_prefetch((const char *)(pf + o), _MM_HINT_NTA);
-}
-
-/* F[t] += one unpacked weight group's products with token t's packed
- * group at pg + t * tstride, t < T */
-AI void tokens_dot(const int type, const int T, const __m512i W[8], __m512 dw, __m512 rmin, const uint8_t *pg,
-                   size_t tstride, __m512 F[DECODE_MAX_TOK]) {
-    UNROLL for (int t = 0; t < DECODE_MAX_TOK; t++)
-        if (t < T) F[t] = group_dot(type, W, dw, rmin, pg + (size_t)t * tstride, F[t]);
+    for (size_t o = 0; o < WG; o += 64) _mm_prefetch((const char *)(pf + o), _MM_HINT_NTA);
 }
 
 AI void q_rows(const int type, const int T, const uint8_t *w, size_t wrb, int64_t n_in, int64_t r0, int64_t r1,
                const uint8_t *pa, size_t tstride, int64_t gA, int64_t gB, int first, float *y, int64_t ys) {
     const int CG = CHUNK / t_group_elems(type), PAB = t_pab(type);
     const size_t WG = (size_t)t_wgroup(type);
-    const int64_t n_full = n_in / t_group_elems(type); /* groups without padding */
     /* one row after the other: the weights are one continuous stream, which
      * the hardware prefetchers follow best (two rows interleaved were 25%
      * slower from memory) */
@@ -874,22 +865,14 @@ AI void q_rows(const int type, const int T, const uint8_t *w, size_t wrb, int64_
             /* F stays in registers: the loop over tokens is unrolled */
             __m512 F[DECODE_MAX_TOK];
             UNROLL for (int t = 0; t < DECODE_MAX_TOK; t++) F[t] = _mm512_setzero_ps();
-            /* the row's zero-padded last group, if any, is taken after
-             * the loop: its copy calls memcpy, and a call in the loop made
-             * gcc rebuild the unpack's constants in every iteration */
-            const int64_t cf = c1 < n_full ? c1 : n_full;
-            for (int64_t g = c0; g < cf; g++) {
+            for (int64_t g = c0; g < c1; g++) {
                 prefetch_group(row, g, WG);
                 __m512i W[8];
-                __m512 dw, rmin = _mm512_setzero_ps();
-                unpack_group(type, row + (size_t)g * WG, W, &dw, &rmin, 1);
-                tokens_dot(type, T, W, dw, rmin, pa + (size_t)(g - gA) * (size_t)PAB, tstride, F);
-            }
-            if (cf < c1) {
-                __m512i W[8];
                 __m512 dw, rmin;
-                unpack_group_at(type, row, cf, n_in, W, &dw, &rmin, 1);
-                tokens_dot(type, T, W, dw, rmin, pa + (size_t)(cf - gA) * (size_t)PAB, tstride, F);
+                unpack_group_at(type, row, g, n_in, W, &dw, &rmin, 1);
+                const uint8_t *pg = pa + (size_t)(g - gA) * (size_t)PAB;
+                UNROLL for (int t = 0; t < DECODE_MAX_TOK; t++)
+                    if (t < T) F[t] = group_dot(type, W, dw, rmin, pg + (size_t)t * tstride, F[t]);
             }
             UNROLL for (int t = 0; t < DECODE_MAX_TOK; t++)
                 if (t < T) acc[t] += hsum16(F[t]);
