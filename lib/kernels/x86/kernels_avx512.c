@@ -116,9 +116,30 @@
  * per step) 1.37x, without the scale 1.13x. Its limit is the other two
  * pipes, not the vpdpbusd ones (variable and plain shifts, ternlog,
  * vpshufd and in-lane unpacks cost nothing beside vpdpbusd; vpmovzxbd,
- * vpermw and vshufi64x2 half a slot; vpermt2w a whole one). These are the places to win decode speed on fast memory: one
- * thread already decodes Q4_K_M at 91-96% of its probe, two at 81-85%
- * when that probe reads 65-70 GB/s (56-57 GB/s of weights either way).
+ * vpermw and vshufi64x2 half a slot; vpermt2w a whole one; vprorvd
+ * costs a whole one too, vpermd and vpermt2d a half). One thread decodes
+ * Q4_K_M at 91-96% of its probe, two at 81-85% when that probe reads
+ * 65-70 GB/s (56-57 GB/s of weights either way).
+ *
+ * But a faster unpack has not made a faster decode. Two changes, both
+ * bit-identical, were 4-20% faster with the weights in the L2 and slower
+ * from memory on two threads (bench/ab, alternating, 512 MiB of copies):
+ * taking the padded last group out of the group loop, so that the loop
+ * holds no memcpy call and gcc keeps the unpack's constants in registers
+ * instead of rebuilding them every group (L2: Q6_K +11%, Q2_K +20%, Q4_0
+ * +5%, Q4_K +4%; from memory on two threads Q4_K 0.84-0.93x on every
+ * shape, Q6_K 0.96-0.98x, Q4_0 and Q8_0 1.0x), and a Q6_K unpack of 5
+ * vector operations a step instead of 8 (clean nibbles unpacked, each
+ * step's qh dwords by one vpermd, rotated to bits 4-5 by vprorvd and
+ * merged in one ternlog; L2 +7-10%, from memory on two threads
+ * 0.93-0.98x). The Q4_K_M model decoded faster without them in 8 of 10
+ * alternating runs. One thread from memory showed no loss (0.98-1.0x).
+ * Not explained: without any software prefetch the loss stayed (0.93x);
+ * prefetch distances of 3-12 KiB, T0 instead of NTA and a loop-carried
+ * imul chain that slows the loop did not restore it. So the cost maps
+ * above tell where a kernel's instructions go, not what it streams, and a
+ * decode change counts only when measured on two threads from memory and
+ * on the model.
  *
  * Prefill tile: with its operands in L1 (one chunk: 8 groups, 38 KiB for
  * Q4_0) the 4 x 4 tile runs at 1.05-1.25 vpdpbusd per cycle, in C or with
