@@ -91,7 +91,27 @@
  * 0.93x and 9-16 KiB 0.81-0.88x, a second, far prefetch (T1 or T2, 16-24
  * KiB ahead) 0.71-0.98x, T0 instead of NTA 1.01x.
  * On 2 threads the long rows cost most (qwq-bench-kernels, 2 threads: 73-79% of the probe at 5120 x
- * 27648 against 87-96% at 27648 x 5120).
+ * 27648 against 87-96% at 27648 x 5120). The whole of that gap is the
+ * activations' L1 residency: with the 5 KiB window, Q4_K ffn_down ran at
+ * 85-93% of the probe against 73-76% (qwq-bench-kernels, 2 threads, three
+ * alternating pairs), the short rows' level. Splitting the columns between
+ * the two threads instead (each thread four chunks of half the rows and
+ * the other chunks of the other half: 22 KiB windows, and bit-identical
+ * results would be possible by adding per-chunk sums in chunk order) read
+ * 19 GB/s where the row split read 45, 33 with the prefetch following each
+ * segment into the next row's; column passes in one thread 24 and 39
+ * (timing harness over 512 MiB, 2 MiB pages, 2 threads).
+ *
+ * The software prefetch carries the stream: without it the same kernel
+ * read 24 GB/s on two threads against 45 with it (Q4_K 5120 x 27648 from
+ * memory), so the hardware prefetchers alone give about half here. Split
+ * loads are not a cost in these kernels: aligning every weight load
+ * (timing only: Q4_0's 16-byte inserts and scale windows, Q6_K's 64-, 32-
+ * and 16-byte loads) measured 0.96-0.99x on two threads. A loop of only
+ * the loads (a Q4_K group's 288 bytes in five 64-byte loads, no unpack)
+ * ran 0.72x of the kernel when half its loads split lines, and 1.26x (fast
+ * memory) to 0.99x (slow) with aligned ones: with the unpack at zero cost
+ * decode could gain up to a quarter only when memory is fast.
  *
  * Decode's own speed limit (bench/ab with AB_ONE_COPY: one 0.5-0.7 MB
  * matrix that stays in the L2, one thread): Q4_0 35-48 GB/s of weights,
