@@ -25,14 +25,16 @@ typedef struct setup {
     double q_scale; /* larger: more peaked softmax */
 } setup;
 
-/* out[D] of one row in double precision */
-static void naive_row(const kv_cache *kv, int32_t layer, int32_t g, int32_t D, const float *q, int32_t n_pos,
-                      float scale, double *out) {
+/* out[D] of one row in double precision, from the keys and values as they
+ * were stored (kvs[p] = key row, then value row, of kv_dim each), not
+ * through the cache: the cache's layout is under test too */
+static void naive_row(const float *kvs, int32_t kv_dim, int32_t g, int32_t D, const float *q, int32_t n_pos, float scale,
+                      double *out) {
     double *s = malloc(sizeof(double) * (size_t)n_pos), m = -INFINITY, sum = 0;
     for (int32_t p = 0; p < n_pos; p++) {
-        const float *kb = kv_keys_block(kv, layer, p / KV_BLOCK_TOKENS) + (size_t)g * D * KV_BLOCK_TOKENS;
+        const float *key = kvs + (size_t)p * 2 * kv_dim + (size_t)g * D;
         double dot = 0;
-        for (int32_t d = 0; d < D; d++) dot += (double)q[d] * kb[(size_t)d * KV_BLOCK_TOKENS + p % KV_BLOCK_TOKENS];
+        for (int32_t d = 0; d < D; d++) dot += (double)q[d] * key[d];
         s[p] = dot * scale;
         if (s[p] > m) m = s[p];
     }
@@ -40,8 +42,7 @@ static void naive_row(const kv_cache *kv, int32_t layer, int32_t g, int32_t D, c
     for (int32_t p = 0; p < n_pos; p++) {
         double w = exp(s[p] - m);
         sum += w;
-        const float *v = kv_values_block(kv, layer, p / KV_BLOCK_TOKENS) +
-                         (size_t)(p % KV_BLOCK_TOKENS) * (size_t)kv->kv_dim + (size_t)g * D;
+        const float *v = kvs + ((size_t)p * 2 + 1) * kv_dim + (size_t)g * D;
         for (int32_t d = 0; d < D; d++) out[d] += w * v[d];
     }
     for (int32_t d = 0; d < D; d++) out[d] /= sum;
@@ -51,11 +52,14 @@ static void naive_row(const kv_cache *kv, int32_t layer, int32_t g, int32_t D, c
 static void run_setup(const setup *su) {
     const int32_t D = su->D, G = su->G, Hkv = su->Hkv, H = G * Hkv, N = su->n_pos, kv_dim = Hkv * D;
     kv_cache kv;
-    REQUIRE(kv_init(&kv, 2, kv_dim, N + 40) == QWQ_OK);
+    REQUIRE(kv_init(&kv, 2, Hkv, D, N + 40) == QWQ_OK);
     REQUIRE(kv_prepare(&kv, 0, N) == QWQ_OK);
-    float *k = malloc(sizeof(float) * (size_t)kv_dim), *v = malloc(sizeof(float) * (size_t)kv_dim);
+    /* every layer's rows, kept for the reference: [layer][pos] { key, value } */
+    float *kvs = malloc(sizeof(float) * 2 * (size_t)N * 2 * (size_t)kv_dim);
+    REQUIRE(kvs != NULL);
     for (int32_t l = 0; l < 2; l++)
         for (int32_t p = 0; p < N; p++) {
+            float *k = kvs + ((size_t)l * N + (size_t)p) * 2 * kv_dim, *v = k + kv_dim;
             for (int32_t i = 0; i < kv_dim; i++) k[i] = (float)rnd(), v[i] = (float)rnd();
             kv_store(&kv, l, p, k, v);
         }
@@ -97,7 +101,7 @@ static void run_setup(const setup *su) {
             for (int32_t t = 0; t < T; t++)
                 for (int32_t h = 0; h < G; h++) {
                     const size_t off = (size_t)t * row + ((size_t)g * G + (size_t)h) * D;
-                    naive_row(&kv, layer, g, D, q + off, N - T + t + 1, scale, ref);
+                    naive_row(kvs + (size_t)layer * N * 2 * kv_dim, kv_dim, g, D, q + off, N - T + t + 1, scale, ref);
                     for (int32_t d = 0; d < D; d++) {
                         double e = fabs(got[off + d] - ref[d]);
                         if (e > worst) worst = e;
@@ -114,7 +118,7 @@ static void run_setup(const setup *su) {
         CHECKF(worst < tol, "%s D=%d G=%d Hkv=%d n=%d qscale=%g: max error %g", kt->name, D, G, Hkv, N,
                su->q_scale, worst);
     }
-    free(work), free(ref), free(one), free(got), free(q), free(k), free(v);
+    free(work), free(ref), free(one), free(got), free(q), free(kvs);
     kv_free(&kv);
 }
 

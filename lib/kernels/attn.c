@@ -9,7 +9,7 @@
 
 /* One query row against positions [0, n_pos): out = softmax(q k^T * scale) v. */
 static void attend_row(const attn_tile *a, const float *q, int32_t n_pos, float *out, float *scores) {
-    const int32_t D = a->head_dim, kv_dim = a->kv->kv_dim;
+    const int32_t D = a->head_dim;
     const size_t head = (size_t)a->kv_head * (size_t)D;
     float run_max = -INFINITY, run_sum = 0.0f;
     memset(out, 0, (size_t)D * sizeof(float));
@@ -33,8 +33,8 @@ static void attend_row(const attn_tile *a, const float *q, int32_t n_pos, float 
         for (int32_t j = 0; j < n; j++) {
             const int32_t p = c + j;
             const float w = expf(scores[j] - m);
-            const float *v = kv_values_block(a->kv, a->layer, p / KV_BLOCK_TOKENS) +
-                             (size_t)(p % KV_BLOCK_TOKENS) * (size_t)kv_dim + head;
+            const float *v = kv_values_head(a->kv, a->layer, p / KV_BLOCK_TOKENS, a->kv_head) +
+                             (size_t)(p % KV_BLOCK_TOKENS) * (size_t)D;
             run_sum += w;
             for (int32_t d = 0; d < D; d++) out[d] += w * v[d];
         }

@@ -13,6 +13,7 @@
  *   vdiv vabs  vsel_neg(x, a, b) = x < 0 ? a : b (lane by lane)
  *   QK_ROWS                 query rows per q . k register tile
  *   PV_ROWS, PV_VECS        query rows x vectors per p . v register tile
+ *                           (PV_ROWS x (PV_VECS + 1) + 1 vector registers)
  *
  * The algorithm (per tile; see attn.h for the invariants):
  *  - Keys are stored transposed per 16-position block (kvcache.h), so the
@@ -96,42 +97,51 @@ ATTN_AI void qk_tile(const attn_tile *a, const attn_rows *rows, int32_t r0, int3
     }
 }
 
-/* out[e0 .. e0 + NV * VL) of rows ra (and rb when TWO) += p . v over
- * positions [j0, j1) of the chunk at c. */
-ATTN_AI void pv_piece(const attn_tile *a, const float *const vb[4], int32_t j0, int32_t j1, const int TWO,
-                      const float *pa, const float *pb, float *oa, float *ob, int32_t e0, const int NV) {
-    const size_t kv_dim = (size_t)a->kv->kv_dim;
-    VEC acc[2][PV_VECS];
-    ATTN_UNROLL for (int v = 0; v < PV_VECS; v++) {
-        if (v >= NV) break;
-        acc[0][v] = vload(oa + e0 + v * VL);
-        if (TWO) acc[1][v] = vload(ob + e0 + v * VL);
+/* out[e0 .. e0 + NV * VL) of rows o[0 .. NR) += p . v over positions
+ * [j0, j1) of the chunk whose value rows (of the tile's KV head, D floats
+ * each) are in the blocks vb. One value vector is loaded once for the NR
+ * rows. */
+ATTN_AI void pv_piece(const float *const vb[4], int32_t D, int32_t j0, int32_t j1, const int NR,
+                      const float *const *p, float *const *o, int32_t e0, const int NV) {
+    VEC acc[PV_ROWS][PV_VECS];
+    ATTN_UNROLL for (int r = 0; r < PV_ROWS; r++) {
+        if (r >= NR) break;
+        ATTN_UNROLL for (int v = 0; v < PV_VECS; v++) {
+            if (v >= NV) break;
+            acc[r][v] = vload(o[r] + e0 + v * VL);
+        }
     }
     for (int32_t j = j0; j < j1; j++) {
-        const float *vrow = vb[j / KV_BLOCK_TOKENS] + (size_t)(j % KV_BLOCK_TOKENS) * kv_dim + (size_t)e0;
-        const VEC wa = vbcast(pa + j);
-        const VEC wb = TWO ? vbcast(pb + j) : wa;
+        const float *vrow = vb[j / KV_BLOCK_TOKENS] + (size_t)(j % KV_BLOCK_TOKENS) * (size_t)D + (size_t)e0;
+        VEC w[PV_ROWS];
+        ATTN_UNROLL for (int r = 0; r < PV_ROWS; r++) {
+            if (r >= NR) break;
+            w[r] = vbcast(p[r] + j);
+        }
         ATTN_UNROLL for (int v = 0; v < PV_VECS; v++) {
             if (v >= NV) break;
             const VEC x = vload(vrow + v * VL);
-            acc[0][v] = vfma(wa, x, acc[0][v]);
-            if (TWO) acc[1][v] = vfma(wb, x, acc[1][v]);
+            ATTN_UNROLL for (int r = 0; r < PV_ROWS; r++) {
+                if (r >= NR) break;
+                acc[r][v] = vfma(w[r], x, acc[r][v]);
+            }
         }
     }
-    ATTN_UNROLL for (int v = 0; v < PV_VECS; v++) {
-        if (v >= NV) break;
-        vstore(oa + e0 + v * VL, acc[0][v]);
-        if (TWO) vstore(ob + e0 + v * VL, acc[1][v]);
+    ATTN_UNROLL for (int r = 0; r < PV_ROWS; r++) {
+        if (r >= NR) break;
+        ATTN_UNROLL for (int v = 0; v < PV_VECS; v++) {
+            if (v >= NV) break;
+            vstore(o[r] + e0 + v * VL, acc[r][v]);
+        }
     }
 }
 
 /* The whole head dimension, in pieces of PV_VECS vectors. */
-ATTN_AI void pv_rows(const attn_tile *a, const float *const vb[4], int32_t j0, int32_t j1, const int TWO,
-                     const float *pa, const float *pb, float *oa, float *ob) {
-    const int32_t D = a->head_dim;
+ATTN_AI void pv_rows(const float *const vb[4], int32_t D, int32_t j0, int32_t j1, const int NR, const float *const *p,
+                     float *const *o) {
     int32_t e = 0;
-    for (; e + PV_VECS * VL <= D; e += PV_VECS * VL) pv_piece(a, vb, j0, j1, TWO, pa, pb, oa, ob, e, PV_VECS);
-    for (; e < D; e += VL) pv_piece(a, vb, j0, j1, TWO, pa, pb, oa, ob, e, 1);
+    for (; e + PV_VECS * VL <= D; e += PV_VECS * VL) pv_piece(vb, D, j0, j1, NR, p, o, e, PV_VECS);
+    for (; e < D; e += VL) pv_piece(vb, D, j0, j1, NR, p, o, e, 1);
 }
 
 /* Softmax step of one row over its n (1..64) positions of the chunk:
@@ -187,7 +197,7 @@ ATTN_AI void attn_tile_simd(const attn_tile *a, float *work) {
         for (int b = 0; b < 4; b++) {
             const int32_t bi = b0 + b <= b_end ? b0 + b : b_end; /* past the end: any block, masked */
             kb[b] = kv_keys_block(a->kv, a->layer, bi) + head * KV_BLOCK_TOKENS;
-            vb[b] = kv_values_block(a->kv, a->layer, bi) + head;
+            vb[b] = kv_values_head(a->kv, a->layer, bi, a->kv_head);
         }
         for (int32_t r = 0; r < R; r += QK_ROWS) qk_tile(a, &rows, r, R - r < QK_ROWS ? R - r : QK_ROWS, kb, scores);
         for (int32_t r = 0; r < R; r++) {
@@ -196,20 +206,26 @@ ATTN_AI void attn_tile_simd(const attn_tile *a, float *work) {
                 softmax_row(scores + (size_t)r * ATTN_CHUNK, n < ATTN_CHUNK ? n : ATTN_CHUNK, run_max + r, run_sum + r,
                             rows.out[r], D);
         }
+        /* rows in groups of PV_ROWS: the positions all of the group's rows
+         * have, together (a row's n_pos never falls as r grows, so the
+         * first row's count), then each row's own tail. Every row's chain
+         * over j stays in position order, whatever the grouping. */
         for (int32_t r = 0; r < R; r += PV_ROWS) {
-            const int32_t na = rows.n_pos[r] - c < ATTN_CHUNK ? rows.n_pos[r] - c : ATTN_CHUNK;
-            const float *pa = scores + (size_t)r * ATTN_CHUNK;
-            if (PV_ROWS == 2 && r + 1 < R) {
-                const int32_t nb = rows.n_pos[r + 1] - c < ATTN_CHUNK ? rows.n_pos[r + 1] - c : ATTN_CHUNK;
-                const float *pb = pa + ATTN_CHUNK;
-                const int32_t both = na < nb ? na : nb;
-                if (both > 0) pv_rows(a, vb, 0, both, 1, pa, pb, rows.out[r], rows.out[r + 1]);
-                const int32_t j0 = both > 0 ? both : 0; /* the longer row's own tail */
-                if (na > j0) pv_rows(a, vb, j0, na, 0, pa, pa, rows.out[r], rows.out[r]);
-                if (nb > j0) pv_rows(a, vb, j0, nb, 0, pb, pb, rows.out[r + 1], rows.out[r + 1]);
-            } else if (na > 0) { /* one row at a time, or the last of an odd count */
-                pv_rows(a, vb, 0, na, 0, pa, pa, rows.out[r], rows.out[r]);
+            const int32_t nr = R - r < PV_ROWS ? R - r : PV_ROWS;
+            const float *p[PV_ROWS];
+            float *o[PV_ROWS];
+            int32_t n[PV_ROWS];
+            for (int32_t i = 0; i < nr; i++) {
+                p[i] = scores + (size_t)(r + i) * ATTN_CHUNK;
+                o[i] = rows.out[r + i];
+                n[i] = rows.n_pos[r + i] - c < ATTN_CHUNK ? rows.n_pos[r + i] - c : ATTN_CHUNK;
             }
+            const int32_t common = n[0] > 0 ? n[0] : 0;
+            if (common > 0 && nr == PV_ROWS) pv_rows(vb, D, 0, common, PV_ROWS, p, o);
+            else if (common > 0)
+                for (int32_t i = 0; i < nr; i++) pv_rows(vb, D, 0, common, 1, p + i, o + i);
+            for (int32_t i = 0; i < nr; i++)
+                if (n[i] > common) pv_rows(vb, D, common, n[i], 1, p + i, o + i);
         }
     }
     for (int32_t r = 0; r < R; r++) {

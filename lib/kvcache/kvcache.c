@@ -1,5 +1,6 @@
 #include "kvcache/kvcache.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,16 +11,18 @@ size_t kv_block_bytes(const kv_cache *kv) {
            (size_t)kv->n_layer * 2 * KV_BLOCK_TOKENS * (size_t)kv->kv_dim * sizeof(float);
 }
 
-qwq_status kv_init(kv_cache *kv, int32_t n_layer, int32_t kv_dim, int32_t max_tokens) {
+qwq_status kv_init(kv_cache *kv, int32_t n_layer, int32_t n_head_kv, int32_t head_dim, int32_t max_tokens) {
     memset(kv, 0, sizeof *kv);
-    if (n_layer <= 0 || kv_dim <= 0 || max_tokens <= 0)
+    if (n_layer <= 0 || n_head_kv <= 0 || head_dim <= 0 || max_tokens <= 0 || n_head_kv > INT32_MAX / head_dim)
         return err_set(QWQ_ERR_INVALID_ARGUMENT, "kv cache: bad geometry");
+    const int32_t kv_dim = n_head_kv * head_dim;
     size_t floats;
     if (!size_mul((size_t)n_layer * 2, (size_t)KV_BLOCK_TOKENS, &floats) || !size_mul(floats, (size_t)kv_dim, &floats) ||
         floats > SIZE_MAX / sizeof(float) - sizeof(kv_block))
         return err_set(QWQ_ERR_OUT_OF_MEMORY, "kv cache block size overflows");
     kv->n_layer = n_layer;
     kv->kv_dim = kv_dim;
+    kv->head_dim = head_dim;
     kv->max_tokens = max_tokens;
     kv->table_cap = (int32_t)(((int64_t)max_tokens + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS);
     kv->table = mem_calloc((size_t)kv->table_cap, sizeof *kv->table, "kv block table");
@@ -80,7 +83,7 @@ void kv_truncate(kv_cache *kv, int32_t n_keep) {
 }
 
 qwq_status kv_fork(const kv_cache *src, int32_t n_tokens, kv_cache *dst) {
-    qwq_status st = kv_init(dst, src->n_layer, src->kv_dim, src->max_tokens);
+    qwq_status st = kv_init(dst, src->n_layer, src->kv_dim / src->head_dim, src->head_dim, src->max_tokens);
     if (st) return st;
     int32_t n = (int32_t)(((int64_t)n_tokens + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS);
     if (n > src->n_blocks) n = src->n_blocks;
@@ -94,7 +97,9 @@ qwq_status kv_fork(const kv_cache *src, int32_t n_tokens, kv_cache *dst) {
 
 void kv_store(kv_cache *kv, int32_t layer, int32_t pos, const float *key, const float *value) {
     int32_t b = pos / KV_BLOCK_TOKENS, slot = pos % KV_BLOCK_TOKENS;
-    float *keys = kv_keys_block(kv, layer, b), *values = kv_values_block(kv, layer, b);
+    float *keys = kv_keys_block(kv, layer, b);
     for (int32_t d = 0; d < kv->kv_dim; d++) keys[(size_t)d * KV_BLOCK_TOKENS + (size_t)slot] = key[d];
-    memcpy(values + (size_t)slot * (size_t)kv->kv_dim, value, (size_t)kv->kv_dim * sizeof(float));
+    const size_t D = (size_t)kv->head_dim;
+    for (int32_t g = 0; g < kv->kv_dim / kv->head_dim; g++)
+        memcpy(kv_values_head(kv, layer, b, g) + (size_t)slot * D, value + (size_t)g * D, D * sizeof(float));
 }

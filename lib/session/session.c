@@ -40,7 +40,7 @@ static qwq_status create_with(qwq_model *model, const qwq_session_params *p, qwq
     qwq_status st;
     if ((st = pool_new(p->n_threads, &s->pool)) ||
         (st = forward_scratch_new(model, p->n_batch, p->n_ctx, p->n_threads, &s->scratch)) ||
-        (st = kv_init(&s->kv, hp->n_layer, hp->n_head_kv * hp->head_dim, p->n_ctx))) {
+        (st = kv_init(&s->kv, hp->n_layer, hp->n_head_kv, hp->head_dim, p->n_ctx))) {
         session_destroy(s);
         return st;
     }

@@ -8,8 +8,8 @@
 #define VEC __m256
 #define VL 8
 #define QK_ROWS 1
-#define PV_ROWS 1
-#define PV_VECS 8
+#define PV_ROWS 2
+#define PV_VECS 4
 
 static inline VEC vzero(void) { return _mm256_setzero_ps(); }
 static inline VEC vload(const float *p) { return _mm256_loadu_ps(p); }
