@@ -5,7 +5,8 @@
  *
  *   qwq-bench-kernels [--types q4_0,q8_0,q4_K,q6_K,q5_K|all] [--levels avx512,avx2,scalar]
  *                     [--threads 1,2] [-r 5] [-p 512] [--mb 512] [--no-decode] [--no-prefill]
- *                     [--shapes 5120x5120,27648x5120,5120x27648] [--json]
+ *                     [--shapes 5120x5120,27648x5120,5120x27648] [--attention 512,2048]
+ *                     [--no-attention] [--json]
  *
  * decode: one token (gemm with n_tok = 1) over as many copies of the matrix
  *   as fill --mb MiB (so the weights stream from memory, not from the L3),
@@ -17,6 +18,12 @@
  *   median probe GB/s.
  * prefill: -p tokens (512) through one matrix of the shape; activations
  *   quantized once beforehand (not timed). GOP/s = 2 n_in n_out tokens / s.
+ * attention: the causal attention of a prompt of N tokens (--attention,
+ *   default 512 and 2048) for one layer of QwQ-32B's shape (40 query heads
+ *   of 128 in 8 KV groups), tiles dealt round-robin to the threads as the
+ *   forward pass does, keys and values already in the cache (random).
+ *   GFLOP/s = 4 x 128 x 40 x (1 + 2 + ... + N) / s: the products q.k and
+ *   p.v over each token's own positions, softmax not counted.
  *
  * Every figure is the median and the min-max of -r runs (default 5) after a
  * warm-up run. Weights are random blocks with small finite scales.
@@ -31,6 +38,7 @@
 #include "bench_common.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
+#include "kvcache/kvcache.h"
 #include "threads/pool.h"
 #include "util/util.h"
 
@@ -62,6 +70,7 @@ typedef struct options {
     int levels[8], n_levels;
     int threads[8], n_threads;
     int reps, tokens, json, decode, prefill;
+    int attn_pos[8], n_attn_pos;
     size_t mb;
     shape shapes[8];
     int n_shapes;
@@ -82,7 +91,7 @@ static void usage(void) {
     fprintf(stderr,
             "usage: qwq-bench-kernels [--types q4_0,q8_0,q4_K,q6_K,q5_K|all] [--levels avx512,avx2,scalar]\n"
             "                         [--threads 1,2] [-r REPS] [-p TOKENS] [--mb MIB] [--shapes OUTxIN,...]\n"
-            "                         [--no-decode] [--no-prefill] [--json]\n");
+            "                         [--no-decode] [--no-prefill] [--attention N,...] [--no-attention] [--json]\n");
 }
 
 static int parse_options(int argc, char **argv, options *o) {
@@ -101,11 +110,15 @@ static int parse_options(int argc, char **argv, options *o) {
     const shape def_shapes[] = {{5120, 5120}, {27648, 5120}, {5120, 27648}};
     memcpy(o->shapes, def_shapes, sizeof def_shapes);
     o->n_shapes = 3;
+    o->attn_pos[0] = 512;
+    o->attn_pos[1] = 2048;
+    o->n_attn_pos = 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--json")) o->json = 1;
         else if (!strcmp(a, "--no-decode")) o->decode = 0;
         else if (!strcmp(a, "--no-prefill")) o->prefill = 0;
+        else if (!strcmp(a, "--no-attention")) o->n_attn_pos = 0;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(), 0;
         else if (!v) return usage(), 0;
         else if (!strcmp(a, "-r")) o->reps = atoi(v), i++;
@@ -148,6 +161,16 @@ static int parse_options(int argc, char **argv, options *o) {
                 o->threads[o->n_threads++] = atoi(s);
                 s += n + (s[n] == ',');
             }
+        } else if (!strcmp(a, "--attention")) {
+            i++;
+            o->n_attn_pos = 0;
+            for (const char *s = v; *s && o->n_attn_pos < 8;) {
+                size_t n = strcspn(s, ",");
+                const int pos = atoi(s);
+                if (pos < 1 || pos > 65536) return fprintf(stderr, "--attention: positions 1..65536\n"), 0;
+                o->attn_pos[o->n_attn_pos++] = pos;
+                s += n + (s[n] == ',');
+            }
         } else if (!strcmp(a, "--shapes")) {
             i++;
             o->n_shapes = 0;
@@ -172,8 +195,9 @@ static int parse_options(int argc, char **argv, options *o) {
 /* ---- results ------------------------------------------------------------------------------- */
 
 typedef struct result {
-    uint32_t type;
-    int level, threads, prefill;
+    uint32_t type;        /* unused for attention */
+    int level, threads, prefill; /* prefill: 0 decode, 1 prefill, 2 attention */
+    int attn_pos;
     shape sh;
     int64_t copies;
     stats v;     /* decode GB/s or prefill GOP/s */
@@ -184,7 +208,10 @@ static result results[4096];
 static int n_results;
 
 static void print_result(const result *r) {
-    if (r->prefill)
+    if (r->prefill == 2)
+        printf("attn  %-7s prompt  %5d tokens  t=%d  %8.1f GFLOP/s  (%.1f-%.1f)\n",
+               kernels_level_name((qwq_simd_level)r->level), r->attn_pos, r->threads, r->v.med, r->v.min, r->v.max);
+    else if (r->prefill)
         printf("%-5s %-7s prefill %5ldx%-5ld t=%d  %8.1f GOP/s  (%.1f-%.1f)\n", qtype_get(r->type)->name,
                kernels_level_name((qwq_simd_level)r->level), (long)r->sh.n_out, (long)r->sh.n_in, r->threads, r->v.med,
                r->v.min, r->v.max);
@@ -202,6 +229,13 @@ static void print_json(const options *o) {
            kernels_level_name(kernels_detect()), o->reps, o->tokens, o->mb);
     for (int i = 0; i < n_results; i++) {
         const result *r = &results[i];
+        if (r->prefill == 2) {
+            printf("    {\"kind\": \"attention\", \"level\": \"%s\", \"tokens\": %d, \"threads\": %d, "
+                   "\"gflops\": {\"median\": %.2f, \"min\": %.2f, \"max\": %.2f}}%s\n",
+                   kernels_level_name((qwq_simd_level)r->level), r->attn_pos, r->threads, r->v.med, r->v.min, r->v.max,
+                   i + 1 < n_results ? "," : "");
+            continue;
+        }
         printf("    {\"type\": \"%s\", \"level\": \"%s\", \"kind\": \"%s\", \"n_out\": %ld, \"n_in\": %ld, \"threads\": %d, ",
                qtype_get(r->type)->name, kernels_level_name((qwq_simd_level)r->level), r->prefill ? "prefill" : "decode",
                (long)r->sh.n_out, (long)r->sh.n_in, r->threads);
@@ -216,6 +250,71 @@ static void print_json(const options *o) {
         printf("%s\n", i + 1 < n_results ? "," : "");
     }
     printf("  ]\n}\n");
+}
+
+/* ---- attention ------------------------------------------------------------------------------ */
+
+enum { ATT_D = 128, ATT_G = 5, ATT_HKV = 8, ATT_H = ATT_G * ATT_HKV };
+
+typedef struct attn_job {
+    const kernel_table *k;
+    const kv_cache *kv;
+    const float *q;
+    float *out, *work; /* work: attn_work_floats(ATT_G) per worker */
+    int32_t n_tok;
+} attn_job;
+
+/* the forward pass's dealing (forward.c): tile t = KV head t / n_blocks, token block t % n_blocks */
+static void attn_work(void *ctx, int wk, int nw) {
+    const attn_job *j = ctx;
+    const long n_blocks = (long)(j->n_tok + ATTN_TILE_TOKENS - 1) / ATTN_TILE_TOKENS, n_tiles = n_blocks * ATT_HKV;
+    for (long t = wk; t < n_tiles; t += nw) {
+        const int32_t t0 = (int32_t)(t % n_blocks) * ATTN_TILE_TOKENS, g = (int32_t)(t / n_blocks);
+        const size_t off = ((size_t)t0 * ATT_H + (size_t)g * ATT_G) * ATT_D;
+        const attn_tile a = {.kv = j->kv, .layer = 0, .kv_head = g, .head_dim = ATT_D, .group = ATT_G,
+                             .n_tok = j->n_tok - t0 < ATTN_TILE_TOKENS ? j->n_tok - t0 : ATTN_TILE_TOKENS,
+                             .first_pos = t0, .scale = 0.08838834764831845f, .q = j->q + off,
+                             .q_stride = (size_t)ATT_H * ATT_D, .out = j->out + off, .out_stride = (size_t)ATT_H * ATT_D};
+        j->k->attention(&a, j->work + (size_t)wk * attn_work_floats(ATT_G));
+    }
+}
+
+/* One result per (level, threads) for a prompt of n tokens; 0 on failure. */
+static int bench_attention(const options *o, thread_pool *const *pools, int32_t n) {
+    kv_cache kv;
+    if (kv_init(&kv, 1, ATT_HKV, ATT_D, n) != QWQ_OK || kv_prepare(&kv, 0, n) != QWQ_OK) return 0;
+    const size_t row = (size_t)ATT_H * ATT_D;
+    float *q = malloc(sizeof(float) * row * (size_t)n), *out = malloc(sizeof(float) * row * (size_t)n);
+    float *kvrow = malloc(sizeof(float) * 2 * ATT_HKV * ATT_D), *work = malloc(sizeof(float) * 64 * attn_work_floats(ATT_G));
+    if (!q || !out || !kvrow || !work) return free(q), free(out), free(kvrow), free(work), kv_free(&kv), 0;
+    for (int32_t p = 0; p < n; p++) {
+        for (int i = 0; i < 2 * ATT_HKV * ATT_D; i++) kvrow[i] = (float)((double)(rng_next(&rng_state) >> 11) / 4503599627370496.0 - 1.0);
+        kv_store(&kv, 0, p, kvrow, kvrow + ATT_HKV * ATT_D);
+    }
+    for (size_t i = 0; i < row * (size_t)n; i++) q[i] = (float)((double)(rng_next(&rng_state) >> 11) / 4503599627370496.0 - 1.0);
+    const double flops = 4.0 * ATT_D * ATT_H * ((double)n * (n + 1) / 2);
+    for (int li = 0; li < o->n_levels; li++) {
+        const kernel_table *k = kernels_level((qwq_simd_level)o->levels[li]);
+        if (!k) continue;
+        for (int thi = 0; thi < o->n_threads; thi++) {
+            if (o->threads[thi] > 64) continue;
+            attn_job j = {k, &kv, q, out, work, n};
+            double gf[64];
+            for (int rep = -1; rep < o->reps; rep++) {
+                const double t0 = now_s();
+                pool_run(pools[thi], attn_work, &j);
+                const double t = now_s() - t0;
+                if (rep >= 0) gf[rep] = flops / t / 1e9;
+            }
+            result r = {0, o->levels[li], o->threads[thi], 2, n, {0, 0}, 1, summarize(gf, o->reps), {0, 0, 0, 0}};
+            results[n_results] = r;
+            if (!o->json) print_result(&results[n_results]);
+            if (n_results + 1 < (int)(sizeof results / sizeof *results)) n_results++;
+        }
+    }
+    free(q), free(out), free(kvrow), free(work);
+    kv_free(&kv);
+    return 1;
 }
 
 /* ---- main ----------------------------------------------------------------------------------- */
@@ -283,7 +382,7 @@ int main(int argc, char **argv) {
                                 gbs[rep] = (double)((size_t)copies * mat) / td / 1e9;
                             }
                         }
-                        result r = {type, o.levels[li], o.threads[thi], 0, sh, copies, summarize(gbs, o.reps),
+                        result r = {type, o.levels[li], o.threads[thi], 0, 0, sh, copies, summarize(gbs, o.reps),
                                     summarize(pgbs, o.reps)};
                         results[n_results] = r;
                         if (!o.json) print_result(&results[n_results]);
@@ -298,7 +397,7 @@ int main(int argc, char **argv) {
                             double t = now_s() - t0;
                             if (rep >= 0) gops[rep] = 2.0 * (double)sh.n_in * (double)sh.n_out * o.tokens / t / 1e9;
                         }
-                        result r = {type, o.levels[li], o.threads[thi], 1, sh, 1, summarize(gops, o.reps), {0, 0, 0, 0}};
+                        result r = {type, o.levels[li], o.threads[thi], 1, 0, sh, 1, summarize(gops, o.reps), {0, 0, 0, 0}};
                         results[n_results] = r;
                         if (!o.json) print_result(&results[n_results]);
                         if (n_results + 1 < (int)(sizeof results / sizeof *results)) n_results++;
@@ -307,6 +406,8 @@ int main(int argc, char **argv) {
             }
         }
     }
+    for (int i = 0; i < o.n_attn_pos; i++)
+        if (!bench_attention(&o, pools, o.attn_pos[i])) return fprintf(stderr, "attention: out of memory\n"), 1;
     if (o.json) print_json(&o);
     for (int i = 0; i < o.n_threads; i++) pool_free(pools[i]);
     munmap(buf, buf_bytes);
