@@ -11,7 +11,8 @@
  *   vround (to nearest)  vscale2(p, n) = p 2^n  VEXP_MIN (vexp's lower clamp)
  *   vtail_ninf(v, n) / vtail_zero(v, n)   lanes >= n set to -inf / 0
  *   vdiv vabs  vsel_neg(x, a, b) = x < 0 ? a : b (lane by lane)
- *   QK_ROWS                 query rows per q . k register tile
+ *   QK_ROWS, QK_VECS        query rows x vectors per q . k register tile
+ *                           (QK_VECS divides ATTN_CHUNK / VL)
  *   PV_ROWS, PV_VECS        query rows x vectors per p . v register tile
  *                           (PV_ROWS x (PV_VECS + 1) + 1 vector registers)
  *
@@ -45,6 +46,7 @@
 #endif
 
 enum { CHUNK_VECS = ATTN_CHUNK / VL, BLOCK_VECS = KV_BLOCK_TOKENS / VL };
+_Static_assert(QK_VECS >= 1 && CHUNK_VECS % QK_VECS == 0, "a q . k tile is a whole part of a chunk");
 
 /* e^x for x <= 0 (-inf and anything below VEXP_MIN give e^VEXP_MIN or 0,
  * masked by the caller): x = n ln2 + r with |r| <= ln2 / 2 (ln2 in two
@@ -71,29 +73,30 @@ typedef struct attn_rows {
     int32_t n_pos[ATTN_TILE_TOKENS * 64];
 } attn_rows;
 
-/* Scores of rows [r0, r0 + nr) (nr <= QK_ROWS) for the chunk whose key
- * blocks are kb[0..3] (already offset to the KV head). */
+/* Scores of rows [r0, r0 + nr) (nr <= QK_ROWS) at the chunk's vectors
+ * [v0, v0 + QK_VECS), whose key blocks are kb[0..3] (already offset to the
+ * KV head). */
 ATTN_AI void qk_tile(const attn_tile *a, const attn_rows *rows, int32_t r0, int32_t nr, const float *const kb[4],
-                     float *scores) {
+                     int v0, float *scores) {
     const int32_t D = a->head_dim;
     const float *q[QK_ROWS];
     ATTN_UNROLL for (int i = 0; i < QK_ROWS; i++) q[i] = rows->q[r0 + (i < nr ? i : nr - 1)];
-    VEC acc[QK_ROWS][CHUNK_VECS];
-    ATTN_UNROLL for (int i = 0; i < QK_ROWS; i++) ATTN_UNROLL for (int v = 0; v < CHUNK_VECS; v++) acc[i][v] = vzero();
+    VEC acc[QK_ROWS][QK_VECS];
+    ATTN_UNROLL for (int i = 0; i < QK_ROWS; i++) ATTN_UNROLL for (int v = 0; v < QK_VECS; v++) acc[i][v] = vzero();
     for (int32_t d = 0; d < D; d++) {
-        VEC k[CHUNK_VECS];
-        ATTN_UNROLL for (int v = 0; v < CHUNK_VECS; v++)
-            k[v] = vload(kb[v / BLOCK_VECS] + (size_t)d * KV_BLOCK_TOKENS + (size_t)(v % BLOCK_VECS) * VL);
+        VEC k[QK_VECS];
+        ATTN_UNROLL for (int v = 0; v < QK_VECS; v++)
+            k[v] = vload(kb[(v0 + v) / BLOCK_VECS] + (size_t)d * KV_BLOCK_TOKENS + (size_t)((v0 + v) % BLOCK_VECS) * VL);
         ATTN_UNROLL for (int i = 0; i < QK_ROWS; i++) {
             const VEC qd = vbcast(q[i] + d);
-            ATTN_UNROLL for (int v = 0; v < CHUNK_VECS; v++) acc[i][v] = vfma(qd, k[v], acc[i][v]);
+            ATTN_UNROLL for (int v = 0; v < QK_VECS; v++) acc[i][v] = vfma(qd, k[v], acc[i][v]);
         }
     }
     const VEC scale = vset1(a->scale);
     ATTN_UNROLL for (int i = 0; i < QK_ROWS; i++) {
         if (i >= nr) break;
-        ATTN_UNROLL for (int v = 0; v < CHUNK_VECS; v++)
-            vstore(scores + (size_t)(r0 + i) * ATTN_CHUNK + (size_t)v * VL, vmul(acc[i][v], scale));
+        ATTN_UNROLL for (int v = 0; v < QK_VECS; v++)
+            vstore(scores + (size_t)(r0 + i) * ATTN_CHUNK + (size_t)(v0 + v) * VL, vmul(acc[i][v], scale));
     }
 }
 
@@ -199,7 +202,9 @@ ATTN_AI void attn_tile_simd(const attn_tile *a, float *work) {
             kb[b] = kv_keys_block(a->kv, a->layer, bi) + head * KV_BLOCK_TOKENS;
             vb[b] = kv_values_head(a->kv, a->layer, bi, a->kv_head);
         }
-        for (int32_t r = 0; r < R; r += QK_ROWS) qk_tile(a, &rows, r, R - r < QK_ROWS ? R - r : QK_ROWS, kb, scores);
+        for (int32_t r = 0; r < R; r += QK_ROWS)
+            for (int v0 = 0; v0 < CHUNK_VECS; v0 += QK_VECS)
+                qk_tile(a, &rows, r, R - r < QK_ROWS ? R - r : QK_ROWS, kb, v0, scores);
         for (int32_t r = 0; r < R; r++) {
             const int32_t n = rows.n_pos[r] - c;
             if (n > 0)

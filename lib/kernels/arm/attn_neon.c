@@ -8,6 +8,7 @@
 #define VEC float32x4_t
 #define VL 4
 #define QK_ROWS 1
+#define QK_VECS 16
 #define PV_ROWS 2
 #define PV_VECS 8
 

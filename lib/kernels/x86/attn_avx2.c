@@ -7,7 +7,10 @@
 
 #define VEC __m256
 #define VL 8
-#define QK_ROWS 1
+/* q . k: 4 rows x 2 vectors (8 accumulators, a key vector used four times;
+ * one row x the whole chunk was 0.8x); p . v: 2 rows x 4 vectors */
+#define QK_ROWS 4
+#define QK_VECS 2
 #define PV_ROWS 2
 #define PV_VECS 4
 

@@ -7,6 +7,7 @@
 #define VEC __m512
 #define VL 16
 #define QK_ROWS 4
+#define QK_VECS 4
 /* 4 rows x 4 vectors: 16 accumulators, each value vector loaded once for
  * four rows (2 x 8: the whole kernel 1.4-1.5x slower; 5 x 4 the same) */
 #define PV_ROWS 4
