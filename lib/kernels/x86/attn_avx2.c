@@ -8,11 +8,12 @@
 #define VEC __m256
 #define VL 8
 /* q . k: 4 rows x 2 vectors (8 accumulators, a key vector used four times;
- * one row x the whole chunk was 0.8x); p . v: 2 rows x 4 vectors */
+ * one row x the whole chunk was 0.8x); p . v: 4 rows x 2 vectors too (2 x 4
+ * 0.8x, 5 x 2 the same, 6 x 2 and 8 x 1 spill) */
 #define QK_ROWS 4
 #define QK_VECS 2
-#define PV_ROWS 2
-#define PV_VECS 4
+#define PV_ROWS 4
+#define PV_VECS 2
 
 static inline VEC vzero(void) { return _mm256_setzero_ps(); }
 static inline VEC vload(const float *p) { return _mm256_loadu_ps(p); }
