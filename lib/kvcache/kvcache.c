@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "util/util.h"
 
@@ -29,6 +30,21 @@ qwq_status kv_init(kv_cache *kv, int32_t n_layer, int32_t n_head_kv, int32_t hea
     return kv->table ? QWQ_OK : QWQ_ERR_OUT_OF_MEMORY;
 }
 
+/* A block of `bytes` (kv_block_bytes), zeroed when `zero`; NULL when out
+ * of memory. See the header for the alignment. */
+static kv_block *block_alloc(size_t bytes, int zero) {
+    const size_t huge = (size_t)2 << 20, align = bytes >= huge ? huge : 64;
+    if (bytes > SIZE_MAX - align) return NULL;
+    const size_t size = (bytes + align - 1) / align * align; /* aligned_alloc wants a multiple */
+    kv_block *b = aligned_alloc(align, size);
+    if (!b) return NULL;
+#ifdef MADV_HUGEPAGE
+    if (align == huge) (void)madvise(b, size, MADV_HUGEPAGE); /* advice only: failure changes nothing */
+#endif
+    if (zero) memset(b, 0, bytes);
+    return b;
+}
+
 static void block_release(kv_block *b) {
     if (b && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1) free(b);
 }
@@ -51,7 +67,7 @@ qwq_status kv_prepare(kv_cache *kv, int32_t begin, int32_t end) {
     /* Missing blocks first: they are appended, so a failure part-way leaves
      * only empty blocks behind. */
     while (kv->n_blocks <= last) {
-        kv_block *b = calloc(1, bytes); /* zeroed: see the header */
+        kv_block *b = block_alloc(bytes, 1); /* zeroed: see the header */
         if (!b)
             return err_set(QWQ_ERR_OUT_OF_MEMORY, "out of memory for a kv cache block (%zu bytes) at position %d",
                            bytes, kv->n_blocks * KV_BLOCK_TOKENS);
@@ -62,7 +78,7 @@ qwq_status kv_prepare(kv_cache *kv, int32_t begin, int32_t end) {
     for (int32_t i = first; i <= last; i++) {
         kv_block *b = kv->table[i];
         if (atomic_load_explicit(&b->refs, memory_order_acquire) == 1) continue;
-        kv_block *copy = malloc(bytes);
+        kv_block *copy = block_alloc(bytes, 0);
         if (!copy)
             return err_set(QWQ_ERR_OUT_OF_MEMORY, "out of memory copying a shared kv cache block (%zu bytes)", bytes);
         memcpy(copy->data, b->data, bytes - sizeof(kv_block));

@@ -21,7 +21,10 @@
  *    positions are written, kv_prepare gives this cache a private copy of
  *    every block those positions touch.
  *  - Memory grows with the tokens actually held, never up front; at most
- *    ceil(max_tokens / KV_BLOCK_TOKENS) blocks.
+ *    ceil(max_tokens / KV_BLOCK_TOKENS) blocks. A block's data starts on a
+ *    64-byte line; blocks of 2 MiB or more (8 MiB for QwQ-32B) are 2 MiB
+ *    aligned and advised MADV_HUGEPAGE, so that attention streams them
+ *    without a page walk every 4 KiB.
  *  - kv_prepare either succeeds or changes nothing visible: blocks it
  *    allocated are kept for later (they hold no tokens yet).
  */
@@ -38,7 +41,9 @@ enum { KV_BLOCK_TOKENS = 16 }; /* positions per block: one AVX-512 vector of key
 
 typedef struct kv_block {
     atomic_int refs;
-    float data[]; /* [layer] { keys [kv_dim][KV_BLOCK_TOKENS], values [n_head_kv][KV_BLOCK_TOKENS][head_dim] } */
+    /* [layer] { keys [kv_dim][KV_BLOCK_TOKENS], values [n_head_kv][KV_BLOCK_TOKENS][head_dim] }, on a
+     * cache-line boundary: the kernels' vector loads must not straddle lines */
+    _Alignas(64) float data[];
 } kv_block;
 
 typedef struct kv_cache {
