@@ -30,23 +30,33 @@ qwq_status kv_init(kv_cache *kv, int32_t n_layer, int32_t n_head_kv, int32_t hea
     return kv->table ? QWQ_OK : QWQ_ERR_OUT_OF_MEMORY;
 }
 
-/* A block of `bytes` (kv_block_bytes), zeroed when `zero`; NULL when out
+/* A block whose data has `bytes` bytes, zeroed when `zero`; NULL when out
  * of memory. See the header for the alignment. */
 static kv_block *block_alloc(size_t bytes, int zero) {
     const size_t huge = (size_t)2 << 20, align = bytes >= huge ? huge : 64;
     if (bytes > SIZE_MAX - align) return NULL;
     const size_t size = (bytes + align - 1) / align * align; /* aligned_alloc wants a multiple */
-    kv_block *b = aligned_alloc(align, size);
-    if (!b) return NULL;
+    kv_block *b = malloc(sizeof *b);
+    float *data = aligned_alloc(align, size);
+    if (!b || !data) {
+        free(b);
+        free(data);
+        return NULL;
+    }
 #ifdef MADV_HUGEPAGE
-    if (align == huge) (void)madvise(b, size, MADV_HUGEPAGE); /* advice only: failure changes nothing */
+    if (align == huge) (void)madvise(data, size, MADV_HUGEPAGE); /* advice only: failure changes nothing */
 #endif
-    if (zero) memset(b, 0, bytes);
+    if (zero) memset(data, 0, bytes);
+    b->data = data;
+    atomic_init(&b->refs, 1);
     return b;
 }
 
 static void block_release(kv_block *b) {
-    if (b && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1) free(b);
+    if (b && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1) {
+        free(b->data);
+        free(b);
+    }
 }
 
 void kv_free(kv_cache *kv) {
@@ -63,7 +73,7 @@ qwq_status kv_prepare(kv_cache *kv, int32_t begin, int32_t end) {
     if (begin >= end) return QWQ_OK;
     int32_t first = begin / KV_BLOCK_TOKENS;
     int32_t last = (end - 1) / KV_BLOCK_TOKENS;
-    size_t bytes = kv_block_bytes(kv);
+    const size_t bytes = kv_block_bytes(kv) - sizeof(kv_block); /* of data */
     /* Missing blocks first: they are appended, so a failure part-way leaves
      * only empty blocks behind. */
     while (kv->n_blocks <= last) {
@@ -71,7 +81,6 @@ qwq_status kv_prepare(kv_cache *kv, int32_t begin, int32_t end) {
         if (!b)
             return err_set(QWQ_ERR_OUT_OF_MEMORY, "out of memory for a kv cache block (%zu bytes) at position %d",
                            bytes, kv->n_blocks * KV_BLOCK_TOKENS);
-        atomic_init(&b->refs, 1);
         kv->table[kv->n_blocks++] = b;
     }
     /* Then private copies of shared blocks about to be written. */
@@ -81,8 +90,7 @@ qwq_status kv_prepare(kv_cache *kv, int32_t begin, int32_t end) {
         kv_block *copy = block_alloc(bytes, 0);
         if (!copy)
             return err_set(QWQ_ERR_OUT_OF_MEMORY, "out of memory copying a shared kv cache block (%zu bytes)", bytes);
-        memcpy(copy->data, b->data, bytes - sizeof(kv_block));
-        atomic_init(&copy->refs, 1);
+        memcpy(copy->data, b->data, bytes);
         kv->table[i] = copy;
         block_release(b);
     }

@@ -22,9 +22,10 @@
  *    every block those positions touch.
  *  - Memory grows with the tokens actually held, never up front; at most
  *    ceil(max_tokens / KV_BLOCK_TOKENS) blocks. A block's data starts on a
- *    64-byte line; blocks of 2 MiB or more (8 MiB for QwQ-32B) are 2 MiB
- *    aligned and advised MADV_HUGEPAGE, so that attention streams them
- *    without a page walk every 4 KiB.
+ *    64-byte line (the kernels' vector loads must not straddle lines);
+ *    data of 2 MiB or more (8 MiB for QwQ-32B) is 2 MiB aligned and
+ *    advised MADV_HUGEPAGE, so that attention streams it without a page
+ *    walk every 4 KiB.
  *  - kv_prepare either succeeds or changes nothing visible: blocks it
  *    allocated are kept for later (they hold no tokens yet).
  */
@@ -41,9 +42,9 @@ enum { KV_BLOCK_TOKENS = 16 }; /* positions per block: one AVX-512 vector of key
 
 typedef struct kv_block {
     atomic_int refs;
-    /* [layer] { keys [kv_dim][KV_BLOCK_TOKENS], values [n_head_kv][KV_BLOCK_TOKENS][head_dim] }, on a
-     * cache-line boundary: the kernels' vector loads must not straddle lines */
-    _Alignas(64) float data[];
+    /* [layer] { keys [kv_dim][KV_BLOCK_TOKENS], values [n_head_kv][KV_BLOCK_TOKENS][head_dim] }: its own
+     * allocation, aligned (see above) without rounding its size up */
+    float *data;
 } kv_block;
 
 typedef struct kv_cache {
