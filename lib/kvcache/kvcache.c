@@ -33,8 +33,10 @@ qwq_status kv_init(kv_cache *kv, int32_t n_layer, int32_t n_head_kv, int32_t hea
 /* A block whose data has `bytes` bytes, zeroed when `zero`; NULL when out
  * of memory. See the header for the alignment. */
 static kv_block *block_alloc(size_t bytes, int zero) {
-    const size_t huge = (size_t)2 << 20, align = bytes >= huge ? huge : 64;
-    if (bytes > SIZE_MAX - align) return NULL;
+    const size_t huge = (size_t)2 << 20;
+    if (bytes > SIZE_MAX - huge) return NULL;
+    /* 2 MiB pages only where rounding up to them wastes at most an eighth */
+    const size_t align = bytes >= huge && (huge - bytes % huge) % huge <= bytes / 8 ? huge : 64;
     const size_t size = (bytes + align - 1) / align * align; /* aligned_alloc wants a multiple */
     kv_block *b = malloc(sizeof *b);
     float *data = aligned_alloc(align, size);

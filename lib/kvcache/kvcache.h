@@ -25,7 +25,8 @@
  *    64-byte line (the kernels' vector loads must not straddle lines);
  *    data of 2 MiB or more (8 MiB for QwQ-32B) is 2 MiB aligned and
  *    advised MADV_HUGEPAGE, so that attention streams it without a page
- *    walk every 4 KiB.
+ *    walk every 4 KiB, unless rounding it up to 2 MiB would waste more
+ *    than an eighth of it.
  *  - kv_prepare either succeeds or changes nothing visible: blocks it
  *    allocated are kept for later (they hold no tokens yet).
  */
@@ -57,6 +58,12 @@ typedef struct kv_cache {
     kv_block **table;
 } kv_cache;
 
+/* An empty cache for n_layer layers of n_head_kv KV heads of head_dim
+ * elements, holding at most max_tokens positions (no block is allocated
+ * yet). QWQ_ERR_INVALID_ARGUMENT when a size is not positive or
+ * n_head_kv * head_dim overflows; QWQ_ERR_OUT_OF_MEMORY when a block's
+ * size overflows or the block table cannot be allocated. kv_free is safe
+ * after either. */
 qwq_status kv_init(kv_cache *kv, int32_t n_layer, int32_t n_head_kv, int32_t head_dim, int32_t max_tokens);
 void kv_free(kv_cache *kv);
 
