@@ -44,6 +44,9 @@
 
 static uint64_t rng_state = 0x853c49e6748fea9bull;
 
+/* uniform in [-1, 1) */
+static float rand_pm1(void) { return (float)((double)(rng_next(&rng_state) >> 11) / 4503599627370496.0 - 1.0); }
+
 typedef struct probe_job {
     const uint8_t *buf;
     size_t bytes;
@@ -194,9 +197,12 @@ static int parse_options(int argc, char **argv, options *o) {
 
 /* ---- results ------------------------------------------------------------------------------- */
 
+typedef enum result_kind { KIND_DECODE, KIND_PREFILL, KIND_ATTENTION } result_kind;
+
 typedef struct result {
-    uint32_t type;        /* unused for attention */
-    int level, threads, prefill; /* prefill: 0 decode, 1 prefill, 2 attention */
+    uint32_t type; /* unused for attention */
+    int level, threads;
+    result_kind kind;
     int attn_pos;
     shape sh;
     int64_t copies;
@@ -208,10 +214,10 @@ static result results[4096];
 static int n_results;
 
 static void print_result(const result *r) {
-    if (r->prefill == 2)
+    if (r->kind == KIND_ATTENTION)
         printf("attn  %-7s prompt  %5d tokens  t=%d  %8.1f GFLOP/s  (%.1f-%.1f)\n",
                kernels_level_name((qwq_simd_level)r->level), r->attn_pos, r->threads, r->v.med, r->v.min, r->v.max);
-    else if (r->prefill)
+    else if (r->kind == KIND_PREFILL)
         printf("%-5s %-7s prefill %5ldx%-5ld t=%d  %8.1f GOP/s  (%.1f-%.1f)\n", qtype_get(r->type)->name,
                kernels_level_name((qwq_simd_level)r->level), (long)r->sh.n_out, (long)r->sh.n_in, r->threads, r->v.med,
                r->v.min, r->v.max);
@@ -229,7 +235,7 @@ static void print_json(const options *o) {
            kernels_level_name(kernels_detect()), o->reps, o->tokens, o->mb);
     for (int i = 0; i < n_results; i++) {
         const result *r = &results[i];
-        if (r->prefill == 2) {
+        if (r->kind == KIND_ATTENTION) {
             printf("    {\"kind\": \"attention\", \"level\": \"%s\", \"tokens\": %d, \"threads\": %d, "
                    "\"gflops\": {\"median\": %.2f, \"min\": %.2f, \"max\": %.2f}}%s\n",
                    kernels_level_name((qwq_simd_level)r->level), r->attn_pos, r->threads, r->v.med, r->v.min, r->v.max,
@@ -237,9 +243,9 @@ static void print_json(const options *o) {
             continue;
         }
         printf("    {\"type\": \"%s\", \"level\": \"%s\", \"kind\": \"%s\", \"n_out\": %ld, \"n_in\": %ld, \"threads\": %d, ",
-               qtype_get(r->type)->name, kernels_level_name((qwq_simd_level)r->level), r->prefill ? "prefill" : "decode",
+               qtype_get(r->type)->name, kernels_level_name((qwq_simd_level)r->level), r->kind == KIND_PREFILL ? "prefill" : "decode",
                (long)r->sh.n_out, (long)r->sh.n_in, r->threads);
-        if (r->prefill)
+        if (r->kind == KIND_PREFILL)
             printf("\"tokens\": %d, \"gops\": {\"median\": %.2f, \"min\": %.2f, \"max\": %.2f}}", o->tokens, r->v.med,
                    r->v.min, r->v.max);
         else
@@ -257,26 +263,15 @@ static void print_json(const options *o) {
 enum { ATT_D = 128, ATT_G = 5, ATT_HKV = 8, ATT_H = ATT_G * ATT_HKV };
 
 typedef struct attn_job {
-    const kernel_table *k;
-    const kv_cache *kv;
-    const float *q;
-    float *out, *work; /* work: attn_work_floats(ATT_G) per worker */
-    int32_t n_tok;
+    attn_fn fn;
+    attn_batch batch;
+    float *work; /* attn_work_floats(ATT_G) per worker */
 } attn_job;
 
-/* the forward pass's dealing (forward.c): tile t = KV head t / n_blocks, token block t % n_blocks */
+/* the forward pass's dealing of tiles (attn_batch_share) */
 static void attn_work(void *ctx, int wk, int nw) {
     const attn_job *j = ctx;
-    const long n_blocks = (long)(j->n_tok + ATTN_TILE_TOKENS - 1) / ATTN_TILE_TOKENS, n_tiles = n_blocks * ATT_HKV;
-    for (long t = wk; t < n_tiles; t += nw) {
-        const int32_t t0 = (int32_t)(t % n_blocks) * ATTN_TILE_TOKENS, g = (int32_t)(t / n_blocks);
-        const size_t off = ((size_t)t0 * ATT_H + (size_t)g * ATT_G) * ATT_D;
-        const attn_tile a = {.kv = j->kv, .layer = 0, .kv_head = g, .head_dim = ATT_D, .group = ATT_G,
-                             .n_tok = j->n_tok - t0 < ATTN_TILE_TOKENS ? j->n_tok - t0 : ATTN_TILE_TOKENS,
-                             .first_pos = t0, .scale = 0.08838834764831845f, .q = j->q + off,
-                             .q_stride = (size_t)ATT_H * ATT_D, .out = j->out + off, .out_stride = (size_t)ATT_H * ATT_D};
-        j->k->attention(&a, j->work + (size_t)wk * attn_work_floats(ATT_G));
-    }
+    attn_batch_share(j->fn, &j->batch, j->work + (size_t)wk * attn_work_floats(ATT_G), wk, nw);
 }
 
 /* One result per (level, threads) for a prompt of n tokens; 0 on failure. */
@@ -288,17 +283,17 @@ static int bench_attention(const options *o, thread_pool *const *pools, int32_t 
     float *kvrow = malloc(sizeof(float) * 2 * ATT_HKV * ATT_D), *work = malloc(sizeof(float) * 64 * attn_work_floats(ATT_G));
     if (!q || !out || !kvrow || !work) return free(q), free(out), free(kvrow), free(work), kv_free(&kv), 0;
     for (int32_t p = 0; p < n; p++) {
-        for (int i = 0; i < 2 * ATT_HKV * ATT_D; i++) kvrow[i] = (float)((double)(rng_next(&rng_state) >> 11) / 4503599627370496.0 - 1.0);
+        for (int i = 0; i < 2 * ATT_HKV * ATT_D; i++) kvrow[i] = rand_pm1();
         kv_store(&kv, 0, p, kvrow, kvrow + ATT_HKV * ATT_D);
     }
-    for (size_t i = 0; i < row * (size_t)n; i++) q[i] = (float)((double)(rng_next(&rng_state) >> 11) / 4503599627370496.0 - 1.0);
+    for (size_t i = 0; i < row * (size_t)n; i++) q[i] = rand_pm1();
     const double flops = 4.0 * ATT_D * ATT_H * ((double)n * (n + 1) / 2);
     for (int li = 0; li < o->n_levels; li++) {
         const kernel_table *k = kernels_level((qwq_simd_level)o->levels[li]);
         if (!k) continue;
         for (int thi = 0; thi < o->n_threads; thi++) {
             if (o->threads[thi] > 64) continue;
-            attn_job j = {k, &kv, q, out, work, n};
+            attn_job j = {k->attention, {&kv, 0, ATT_H, ATT_HKV, ATT_D, n, 0, q, out}, work};
             double gf[64];
             for (int rep = -1; rep < o->reps; rep++) {
                 const double t0 = now_s();
@@ -306,7 +301,7 @@ static int bench_attention(const options *o, thread_pool *const *pools, int32_t 
                 const double t = now_s() - t0;
                 if (rep >= 0) gf[rep] = flops / t / 1e9;
             }
-            result r = {0, o->levels[li], o->threads[thi], 2, n, {0, 0}, 1, summarize(gf, o->reps), {0, 0, 0, 0}};
+            result r = {0, o->levels[li], o->threads[thi], KIND_ATTENTION, n, {0, 0}, 1, summarize(gf, o->reps), {0, 0, 0, 0}};
             results[n_results] = r;
             if (!o->json) print_result(&results[n_results]);
             if (n_results + 1 < (int)(sizeof results / sizeof *results)) n_results++;
@@ -339,7 +334,7 @@ int main(int argc, char **argv) {
     float *y = malloc(sizeof(float) * (size_t)max_out * (size_t)o.tokens);
     if (!x || !act || !y) return fprintf(stderr, "out of memory\n"), 1;
     for (size_t i = 0; i < (size_t)max_in * (size_t)o.tokens; i++)
-        x[i] = (float)((double)(rng_next(&rng_state) >> 11) / 4503599627370496.0 - 1.0);
+        x[i] = rand_pm1();
     if (!o.json)
         printf("qwq-bench-kernels: cpu level %s, %d reps (median (min-max)), decode over %zu MiB, prefill %d tokens\n",
                kernels_level_name(kernels_detect()), o.reps, o.mb, o.tokens);
@@ -382,7 +377,7 @@ int main(int argc, char **argv) {
                                 gbs[rep] = (double)((size_t)copies * mat) / td / 1e9;
                             }
                         }
-                        result r = {type, o.levels[li], o.threads[thi], 0, 0, sh, copies, summarize(gbs, o.reps),
+                        result r = {type, o.levels[li], o.threads[thi], KIND_DECODE, 0, sh, copies, summarize(gbs, o.reps),
                                     summarize(pgbs, o.reps)};
                         results[n_results] = r;
                         if (!o.json) print_result(&results[n_results]);
@@ -397,7 +392,7 @@ int main(int argc, char **argv) {
                             double t = now_s() - t0;
                             if (rep >= 0) gops[rep] = 2.0 * (double)sh.n_in * (double)sh.n_out * o.tokens / t / 1e9;
                         }
-                        result r = {type, o.levels[li], o.threads[thi], 1, 0, sh, 1, summarize(gops, o.reps), {0, 0, 0, 0}};
+                        result r = {type, o.levels[li], o.threads[thi], KIND_PREFILL, 0, sh, 1, summarize(gops, o.reps), {0, 0, 0, 0}};
                         results[n_results] = r;
                         if (!o.json) print_result(&results[n_results]);
                         if (n_results + 1 < (int)(sizeof results / sizeof *results)) n_results++;

@@ -51,3 +51,27 @@ void attn_scalar(const attn_tile *a, float *work) {
                        a->out + (size_t)i * a->out_stride + off, work);
         }
 }
+
+void attn_batch_share(attn_fn fn, const attn_batch *b, float *work, int worker, int n_workers) {
+    const int32_t D = b->head_dim, H = b->n_head, Hkv = b->n_head_kv, G = H / Hkv;
+    const long n_blocks = (b->n_tok + ATTN_TILE_TOKENS - 1) / ATTN_TILE_TOKENS;
+    for (long tile = worker; tile < n_blocks * Hkv; tile += n_workers) {
+        const int32_t t0 = (int32_t)(tile % n_blocks) * ATTN_TILE_TOKENS, g = (int32_t)(tile / n_blocks);
+        const size_t head0 = ((size_t)t0 * (size_t)H + (size_t)g * (size_t)G) * (size_t)D;
+        const attn_tile a = {
+            .kv = b->kv,
+            .layer = b->layer,
+            .kv_head = g,
+            .head_dim = D,
+            .group = G,
+            .n_tok = b->n_tok - t0 < ATTN_TILE_TOKENS ? b->n_tok - t0 : ATTN_TILE_TOKENS,
+            .first_pos = b->pos0 + t0,
+            .scale = 1.0f / sqrtf((float)D),
+            .q = b->q + head0,
+            .q_stride = (size_t)H * (size_t)D,
+            .out = b->out + head0,
+            .out_stride = (size_t)H * (size_t)D,
+        };
+        fn(&a, work);
+    }
+}

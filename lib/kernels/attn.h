@@ -58,4 +58,26 @@ static inline size_t attn_work_floats(int32_t group) {
 /* The scalar reference (portable C). */
 void attn_scalar(const attn_tile *tile, float *work);
 
+/* The causal attention of n_tok consecutive tokens (positions pos0 ...)
+ * over all query heads of one layer, for a thread pool: q and out hold
+ * token t's head h at (t * n_head + h) * head_dim. */
+typedef struct attn_batch {
+    const kv_cache *kv;
+    int32_t layer, n_head, n_head_kv, head_dim;
+    int32_t n_tok, pos0;
+    const float *q;
+    float *out;
+} attn_batch;
+
+/* Worker `worker` of n_workers runs its share of the batch's tiles with fn,
+ * in its own workspace of attn_work_floats(n_head / n_head_kv) floats.
+ * Tiles of (up to ATTN_TILE_TOKENS tokens) x (one KV head with its query
+ * heads) are ordered head by head and dealt out round-robin: later tokens
+ * see more positions, and interleaving gives every worker a share of each
+ * head's token blocks, while a worker's successive tiles read the same
+ * head's keys and values (which stay in its L2: QwQ-32B shape, 512 tokens,
+ * 2 threads, 1.1x against token-block order). Each row's result is
+ * independent of its tile, hence of the split. */
+void attn_batch_share(attn_fn fn, const attn_batch *b, float *work, int worker, int n_workers);
+
 #endif

@@ -7,10 +7,12 @@
 
 #include "util/util.h"
 
-size_t kv_block_bytes(const kv_cache *kv) {
-    return sizeof(kv_block) +
-           (size_t)kv->n_layer * 2 * KV_BLOCK_TOKENS * (size_t)kv->kv_dim * sizeof(float);
+/* bytes of a block's data (kv_init checked that it fits a size_t) */
+static size_t block_data_bytes(const kv_cache *kv) {
+    return (size_t)kv->n_layer * 2 * KV_BLOCK_TOKENS * (size_t)kv->kv_dim * sizeof(float);
 }
+
+size_t kv_block_bytes(const kv_cache *kv) { return sizeof(kv_block) + block_data_bytes(kv); }
 
 qwq_status kv_init(kv_cache *kv, int32_t n_layer, int32_t n_head_kv, int32_t head_dim, int32_t max_tokens) {
     memset(kv, 0, sizeof *kv);
@@ -75,7 +77,7 @@ qwq_status kv_prepare(kv_cache *kv, int32_t begin, int32_t end) {
     if (begin >= end) return QWQ_OK;
     int32_t first = begin / KV_BLOCK_TOKENS;
     int32_t last = (end - 1) / KV_BLOCK_TOKENS;
-    const size_t bytes = kv_block_bytes(kv) - sizeof(kv_block); /* of data */
+    const size_t bytes = block_data_bytes(kv);
     /* Missing blocks first: they are appended, so a failure part-way leaves
      * only empty blocks behind. */
     while (kv->n_blocks <= last) {

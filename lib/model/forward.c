@@ -268,46 +268,17 @@ void forward_matmul(forward_scratch *s, thread_pool *pool, const kernel_table *k
 /* ---- attention --------------------------------------------------------------- */
 
 typedef struct attention_job {
-    const hparams *hp;
-    const kv_cache *kv;
     const kernel_table *kern;
-    forward_scratch *s;
-    int32_t layer, n_tokens, pos0;
+    attn_batch batch;
+    float *work; /* attn_work_floats(G) per worker */
+    int32_t group;
 } attention_job;
 
-/* Tiles of (up to ATTN_TILE_TOKENS tokens) x (one KV head with its query
- * heads), ordered head by head and dealt out round-robin: later tokens see
- * more positions, and interleaving gives every worker a share of each
- * head's token blocks, while a worker's successive tiles read the same
- * head's keys and values (which stay in its L2: QwQ-32B shape, 512 tokens,
- * 2 threads, 1.1x against token-block order). Each row's result is
- * independent of its tile (attn.h), hence of the split. */
+/* The dealing of tiles to workers is attn_batch_share's (attn.h). */
 static void attention_worker(void *ctx, int worker, int n_workers) {
     const attention_job *job = ctx;
-    const hparams *hp = job->hp;
-    forward_scratch *s = job->s;
-    const int32_t D = hp->head_dim, H = hp->n_head, Hkv = hp->n_head_kv, G = H / Hkv;
-    float *work = s->attn_work + (size_t)worker * attn_work_floats(G);
-    const long n_blocks = (job->n_tokens + ATTN_TILE_TOKENS - 1) / ATTN_TILE_TOKENS;
-    for (long tile = worker; tile < n_blocks * Hkv; tile += n_workers) {
-        const int32_t t0 = (int32_t)(tile % n_blocks) * ATTN_TILE_TOKENS, g = (int32_t)(tile / n_blocks);
-        const size_t head0 = ((size_t)t0 * (size_t)H + (size_t)g * (size_t)G) * (size_t)D;
-        attn_tile a = {
-            .kv = job->kv,
-            .layer = job->layer,
-            .kv_head = g,
-            .head_dim = D,
-            .group = G,
-            .n_tok = job->n_tokens - t0 < ATTN_TILE_TOKENS ? job->n_tokens - t0 : ATTN_TILE_TOKENS,
-            .first_pos = job->pos0 + t0,
-            .scale = 1.0f / sqrtf((float)D),
-            .q = s->q + head0,
-            .q_stride = (size_t)H * (size_t)D,
-            .out = s->att + head0,
-            .out_stride = (size_t)H * (size_t)D,
-        };
-        job->kern->attention(&a, work);
-    }
+    attn_batch_share(job->kern->attention, &job->batch, job->work + (size_t)worker * attn_work_floats(job->group), worker,
+                     n_workers);
 }
 
 /* ---- the whole pass ---------------------------------------------------------- */
@@ -394,7 +365,10 @@ static void layer_forward(const qwq_model *m, const layer *L, int32_t il, forwar
     const matmul_product qkv[3] = {{&L->wq, L->bq, s->q}, {&L->wk, L->bk, s->k}, {&L->wv, L->bv, s->v}};
     forward_matmuls(s, pool, m->kern, qkv, 3, s->h, T);
     run_stage(&sj, pool, STAGE_QK);
-    attention_job aj = {hp, kv, m->kern, s, il, T, pos0};
+    attention_job aj = {m->kern,
+                        {kv, il, hp->n_head, hp->n_head_kv, hp->head_dim, T, pos0, s->q, s->att},
+                        s->attn_work,
+                        hp->n_head / hp->n_head_kv};
     pool_run(pool, attention_worker, &aj);
     forward_matmul(s, pool, m->kern, &L->wo, s->att, T, NULL, s->h);
     run_stage(&sj, pool, STAGE_FFN_IN);
