@@ -6,7 +6,7 @@
  *   qwq-bench-kernels [--types q4_0,q8_0,q4_K,q6_K,q5_K|all] [--levels avx512,avx2,scalar]
  *                     [--threads 1,2] [-r 5] [-p 512] [--mb 512] [--no-decode] [--no-prefill]
  *                     [--shapes 5120x5120,27648x5120,5120x27648] [--attention 512,2048]
- *                     [--no-attention] [--json]
+ *                     [--no-attention] [--decode-attention 4096] [--attn-layers 16] [--json]
  *
  * decode: one token (gemm with n_tok = 1) over as many copies of the matrix
  *   as fill --mb MiB (so the weights stream from memory, not from the L3),
@@ -24,6 +24,12 @@
  *   forward pass does, keys and values already in the cache (random).
  *   GFLOP/s = 4 x 128 x 40 x (1 + 2 + ... + N) / s: the products q.k and
  *   p.v over each token's own positions, softmax not counted.
+ * decode attention: one token at position N (--decode-attention, default
+ *   4096; 0 skips it) through --attn-layers layers (default 16: 512 MiB of
+ *   f32 keys and values at 4096, so they come from memory) of the same
+ *   shape, dealt as the forward pass deals it ("segments": attn_decode,
+ *   the default from 2 segments on) and as tiles split by KV head
+ *   ("heads": attn_batch_share). GB/s = keys and values read / s.
  *
  * Every figure is the median and the min-max of -r runs (default 5) after a
  * warm-up run. Weights are random blocks with small finite scales.
@@ -74,6 +80,7 @@ typedef struct options {
     int threads[8], n_threads;
     int reps, tokens, json, decode, prefill;
     int attn_pos[8], n_attn_pos;
+    int dec_pos[8], n_dec_pos, attn_layers;
     size_t mb;
     shape shapes[8];
     int n_shapes;
@@ -94,7 +101,8 @@ static void usage(void) {
     fprintf(stderr,
             "usage: qwq-bench-kernels [--types q4_0,q8_0,q4_K,q6_K,q5_K|all] [--levels avx512,avx2,scalar]\n"
             "                         [--threads 1,2] [-r REPS] [-p TOKENS] [--mb MIB] [--shapes OUTxIN,...]\n"
-            "                         [--no-decode] [--no-prefill] [--attention N,...] [--no-attention] [--json]\n");
+            "                         [--no-decode] [--no-prefill] [--attention N,...] [--no-attention]\n"
+            "                         [--decode-attention N,...] [--attn-layers L] [--json]\n");
 }
 
 static int parse_options(int argc, char **argv, options *o) {
@@ -116,12 +124,15 @@ static int parse_options(int argc, char **argv, options *o) {
     o->attn_pos[0] = 512;
     o->attn_pos[1] = 2048;
     o->n_attn_pos = 2;
+    o->dec_pos[0] = 4096;
+    o->n_dec_pos = 1;
+    o->attn_layers = 16;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--json")) o->json = 1;
         else if (!strcmp(a, "--no-decode")) o->decode = 0;
         else if (!strcmp(a, "--no-prefill")) o->prefill = 0;
-        else if (!strcmp(a, "--no-attention")) o->n_attn_pos = 0;
+        else if (!strcmp(a, "--no-attention")) o->n_attn_pos = o->n_dec_pos = 0;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(), 0;
         else if (!v) return usage(), 0;
         else if (!strcmp(a, "-r")) o->reps = atoi(v), i++;
@@ -174,6 +185,19 @@ static int parse_options(int argc, char **argv, options *o) {
                 o->attn_pos[o->n_attn_pos++] = pos;
                 s += n + (s[n] == ',');
             }
+        } else if (!strcmp(a, "--decode-attention")) {
+            i++;
+            o->n_dec_pos = 0;
+            for (const char *s = v; *s && o->n_dec_pos < 8;) {
+                size_t n = strcspn(s, ",");
+                const int pos = atoi(s);
+                if (pos < 0 || pos > 131072) return fprintf(stderr, "--decode-attention: positions 0..131072\n"), 0;
+                if (pos > 0) o->dec_pos[o->n_dec_pos++] = pos;
+                s += n + (s[n] == ',');
+            }
+        } else if (!strcmp(a, "--attn-layers")) {
+            o->attn_layers = atoi(v), i++;
+            if (o->attn_layers < 1 || o->attn_layers > 256) return fprintf(stderr, "--attn-layers: 1..256\n"), 0;
         } else if (!strcmp(a, "--shapes")) {
             i++;
             o->n_shapes = 0;
@@ -197,13 +221,14 @@ static int parse_options(int argc, char **argv, options *o) {
 
 /* ---- results ------------------------------------------------------------------------------- */
 
-typedef enum result_kind { KIND_DECODE, KIND_PREFILL, KIND_ATTENTION } result_kind;
+typedef enum result_kind { KIND_DECODE, KIND_PREFILL, KIND_ATTENTION, KIND_DECODE_ATTENTION } result_kind;
 
 typedef struct result {
     uint32_t type; /* unused for attention */
     int level, threads;
     result_kind kind;
     int attn_pos;
+    int by_segments; /* decode attention: 1 segments, 0 heads */
     shape sh;
     int64_t copies;
     stats v;     /* decode GB/s or prefill GOP/s */
@@ -214,7 +239,11 @@ static result results[4096];
 static int n_results;
 
 static void print_result(const result *r) {
-    if (r->kind == KIND_ATTENTION)
+    if (r->kind == KIND_DECODE_ATTENTION)
+        printf("attn  %-7s decode  at %6d, %-8s t=%d  %6.2f GB/s (%.2f-%.2f)\n",
+               kernels_level_name((qwq_simd_level)r->level), r->attn_pos, r->by_segments ? "segments" : "heads",
+               r->threads, r->v.med, r->v.min, r->v.max);
+    else if (r->kind == KIND_ATTENTION)
         printf("attn  %-7s prompt  %5d tokens  t=%d  %8.1f GFLOP/s  (%.1f-%.1f)\n",
                kernels_level_name((qwq_simd_level)r->level), r->attn_pos, r->threads, r->v.med, r->v.min, r->v.max);
     else if (r->kind == KIND_PREFILL)
@@ -235,6 +264,14 @@ static void print_json(const options *o) {
            kernels_level_name(kernels_detect()), o->reps, o->tokens, o->mb);
     for (int i = 0; i < n_results; i++) {
         const result *r = &results[i];
+        if (r->kind == KIND_DECODE_ATTENTION) {
+            printf("    {\"kind\": \"decode_attention\", \"level\": \"%s\", \"position\": %d, \"layers\": %d, "
+                   "\"dealing\": \"%s\", \"threads\": %d, \"gbs\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}}%s\n",
+                   kernels_level_name((qwq_simd_level)r->level), r->attn_pos, o->attn_layers,
+                   r->by_segments ? "segments" : "heads", r->threads, r->v.med, r->v.min, r->v.max,
+                   i + 1 < n_results ? "," : "");
+            continue;
+        }
         if (r->kind == KIND_ATTENTION) {
             printf("    {\"kind\": \"attention\", \"level\": \"%s\", \"tokens\": %d, \"threads\": %d, "
                    "\"gflops\": {\"median\": %.2f, \"min\": %.2f, \"max\": %.2f}}%s\n",
@@ -265,13 +302,13 @@ enum { ATT_D = 128, ATT_G = 5, ATT_HKV = 8, ATT_H = ATT_G * ATT_HKV };
 typedef struct attn_job {
     attn_fn fn;
     attn_batch batch;
-    float *work; /* attn_work_floats(ATT_G) per worker */
+    float *work; /* attn_work_floats(ATT_G, ATT_D) per worker */
 } attn_job;
 
 /* the forward pass's dealing of tiles (attn_batch_share) */
 static void attn_work(void *ctx, int wk, int nw) {
     const attn_job *j = ctx;
-    attn_batch_share(j->fn, &j->batch, j->work + (size_t)wk * attn_work_floats(ATT_G), wk, nw);
+    attn_batch_share(j->fn, &j->batch, j->work + (size_t)wk * attn_work_floats(ATT_G, ATT_D), wk, nw);
 }
 
 /* One result per (level, threads) for a prompt of n tokens; 0 on failure. */
@@ -280,7 +317,7 @@ static int bench_attention(const options *o, thread_pool *const *pools, int32_t 
     if (kv_init(&kv, 1, ATT_HKV, ATT_D, n) != QWQ_OK || kv_prepare(&kv, 0, n) != QWQ_OK) return 0;
     const size_t row = (size_t)ATT_H * ATT_D;
     float *q = malloc(sizeof(float) * row * (size_t)n), *out = malloc(sizeof(float) * row * (size_t)n);
-    float *kvrow = malloc(sizeof(float) * 2 * ATT_HKV * ATT_D), *work = malloc(sizeof(float) * 64 * attn_work_floats(ATT_G));
+    float *kvrow = malloc(sizeof(float) * 2 * ATT_HKV * ATT_D), *work = malloc(sizeof(float) * 64 * attn_work_floats(ATT_G, ATT_D));
     if (!q || !out || !kvrow || !work) return free(q), free(out), free(kvrow), free(work), kv_free(&kv), 0;
     for (int32_t p = 0; p < n; p++) {
         for (int i = 0; i < 2 * ATT_HKV * ATT_D; i++) kvrow[i] = rand_pm1();
@@ -301,7 +338,7 @@ static int bench_attention(const options *o, thread_pool *const *pools, int32_t 
                 const double t = now_s() - t0;
                 if (rep >= 0) gf[rep] = flops / t / 1e9;
             }
-            result r = {0, o->levels[li], o->threads[thi], KIND_ATTENTION, n, {0, 0}, 1, summarize(gf, o->reps), {0, 0, 0, 0}};
+            result r = {0, o->levels[li], o->threads[thi], KIND_ATTENTION, n, 0, {0, 0}, 1, summarize(gf, o->reps), {0, 0, 0, 0}};
             results[n_results] = r;
             if (!o->json) print_result(&results[n_results]);
             if (n_results + 1 < (int)(sizeof results / sizeof *results)) n_results++;
@@ -310,6 +347,97 @@ static int bench_attention(const options *o, thread_pool *const *pools, int32_t 
     free(q), free(out), free(kvrow), free(work);
     kv_free(&kv);
     return 1;
+}
+
+typedef struct dec_attn_job {
+    const kernel_table *k;
+    const kv_cache *kv;
+    int layers, by_segments;
+    int32_t n_pos;
+    const float *q;
+    float *out, *part, *work; /* work: work_floats per worker */
+    size_t work_floats;
+} dec_attn_job;
+
+/* one token through every layer, dealt as the forward pass deals it */
+static void dec_attn_layers(dec_attn_job *j, thread_pool *pool);
+static void dec_attn_heads(void *ctx, int wk, int nw) {
+    const dec_attn_job *j = ctx;
+    for (int l = 0; l < j->layers; l++) {
+        const attn_batch b = {j->kv, l, ATT_H, ATT_HKV, ATT_D, 1, j->n_pos - 1, j->q, j->out + (size_t)l * ATT_H * ATT_D};
+        attn_batch_share(j->k->attention, &b, j->work + (size_t)wk * j->work_floats, wk, nw);
+    }
+}
+static int dec_layer; /* the layer the two segment jobs below work on */
+static void dec_attn_parts(void *ctx, int wk, int nw) {
+    const dec_attn_job *j = ctx;
+    const attn_decode d = {j->kv, dec_layer, ATT_H, ATT_HKV, ATT_D, j->n_pos, j->q, j->out + (size_t)dec_layer * ATT_H * ATT_D, j->part};
+    attn_decode_parts(j->k->attention_part, &d, j->work + (size_t)wk * j->work_floats, wk, nw);
+}
+static void dec_attn_merge(void *ctx, int wk, int nw) {
+    const dec_attn_job *j = ctx;
+    const attn_decode d = {j->kv, dec_layer, ATT_H, ATT_HKV, ATT_D, j->n_pos, j->q, j->out + (size_t)dec_layer * ATT_H * ATT_D, j->part};
+    attn_decode_merge(j->k->attention_merge, &d, wk, nw);
+}
+static void dec_attn_layers(dec_attn_job *j, thread_pool *pool) {
+    if (!j->by_segments) {
+        pool_run(pool, dec_attn_heads, j);
+        return;
+    }
+    for (dec_layer = 0; dec_layer < j->layers; dec_layer++) {
+        pool_run(pool, dec_attn_parts, j);
+        pool_run(pool, dec_attn_merge, j);
+    }
+}
+
+/* One result per (level, threads, dealing) for a token at position n; 0 on failure. */
+static int bench_decode_attention(const options *o, thread_pool *const *pools, int32_t n) {
+    const int L = o->attn_layers;
+    kv_cache kv;
+    if (kv_init(&kv, L, ATT_HKV, ATT_D, n) != QWQ_OK || kv_prepare(&kv, 0, n) != QWQ_OK) return kv_free(&kv), 0;
+    const size_t row = (size_t)ATT_H * ATT_D, work_floats = attn_work_floats(ATT_G, ATT_D) > attn_part_work_floats(ATT_H)
+                                                                ? attn_work_floats(ATT_G, ATT_D)
+                                                                : attn_part_work_floats(ATT_H);
+    float *q = malloc(sizeof(float) * row), *out = malloc(sizeof(float) * row * (size_t)L), *ref = malloc(sizeof(float) * row * (size_t)L);
+    float *kvrow = malloc(sizeof(float) * 2 * ATT_HKV * ATT_D), *work = malloc(sizeof(float) * 64 * work_floats);
+    float *part = malloc(sizeof(float) * attn_decode_part_floats(n, ATT_H, ATT_D));
+    int ok = q && out && ref && kvrow && work && part;
+    for (int l = 0; ok && l < L; l++)
+        for (int32_t p = 0; p < n; p++) {
+            for (int i = 0; i < 2 * ATT_HKV * ATT_D; i++) kvrow[i] = rand_pm1();
+            kv_store(&kv, l, p, kvrow, kvrow + ATT_HKV * ATT_D);
+        }
+    for (size_t i = 0; ok && i < row; i++) q[i] = rand_pm1();
+    const double bytes = 2.0 * sizeof(float) * ATT_HKV * ATT_D * (double)n * L;
+    for (int li = 0; ok && li < o->n_levels; li++) {
+        const kernel_table *k = kernels_level((qwq_simd_level)o->levels[li]);
+        if (!k) continue;
+        for (int thi = 0; thi < o->n_threads; thi++) {
+            if (o->threads[thi] > 64) continue;
+            for (int seg = 1; seg >= 0; seg--) {
+                dec_attn_job j = {k, &kv, L, seg, n, q, seg ? out : ref, part, work, work_floats};
+                double gbs[64];
+                for (int rep = -1; rep < o->reps; rep++) {
+                    const double t0 = now_s();
+                    dec_attn_layers(&j, pools[thi]);
+                    const double t = now_s() - t0;
+                    if (rep >= 0) gbs[rep] = bytes / t / 1e9;
+                }
+                result r = {0, o->levels[li], o->threads[thi], KIND_DECODE_ATTENTION, n, seg, {0, 0}, 1, summarize(gbs, o->reps), {0, 0, 0, 0}};
+                results[n_results] = r;
+                if (!o->json) print_result(&results[n_results]);
+                if (n_results + 1 < (int)(sizeof results / sizeof *results)) n_results++;
+            }
+            /* the two dealings must agree to the bit (attn.h) */
+            if (memcmp(out, ref, sizeof(float) * row * (size_t)L) != 0) {
+                fprintf(stderr, "decode attention: segments and heads differ (%s)\n", k->name);
+                ok = 0;
+            }
+        }
+    }
+    free(q), free(out), free(ref), free(kvrow), free(work), free(part);
+    kv_free(&kv);
+    return ok;
 }
 
 /* ---- main ----------------------------------------------------------------------------------- */
@@ -377,7 +505,7 @@ int main(int argc, char **argv) {
                                 gbs[rep] = (double)((size_t)copies * mat) / td / 1e9;
                             }
                         }
-                        result r = {type, o.levels[li], o.threads[thi], KIND_DECODE, 0, sh, copies, summarize(gbs, o.reps),
+                        result r = {type, o.levels[li], o.threads[thi], KIND_DECODE, 0, 0, sh, copies, summarize(gbs, o.reps),
                                     summarize(pgbs, o.reps)};
                         results[n_results] = r;
                         if (!o.json) print_result(&results[n_results]);
@@ -392,7 +520,7 @@ int main(int argc, char **argv) {
                             double t = now_s() - t0;
                             if (rep >= 0) gops[rep] = 2.0 * (double)sh.n_in * (double)sh.n_out * o.tokens / t / 1e9;
                         }
-                        result r = {type, o.levels[li], o.threads[thi], KIND_PREFILL, 0, sh, 1, summarize(gops, o.reps), {0, 0, 0, 0}};
+                        result r = {type, o.levels[li], o.threads[thi], KIND_PREFILL, 0, 0, sh, 1, summarize(gops, o.reps), {0, 0, 0, 0}};
                         results[n_results] = r;
                         if (!o.json) print_result(&results[n_results]);
                         if (n_results + 1 < (int)(sizeof results / sizeof *results)) n_results++;
@@ -403,6 +531,8 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < o.n_attn_pos; i++)
         if (!bench_attention(&o, pools, o.attn_pos[i])) return fprintf(stderr, "attention: out of memory\n"), 1;
+    for (int i = 0; i < o.n_dec_pos; i++)
+        if (!bench_decode_attention(&o, pools, o.dec_pos[i])) return fprintf(stderr, "decode attention failed\n"), 1;
     if (o.json) print_json(&o);
     for (int i = 0; i < o.n_threads; i++) pool_free(pools[i]);
     munmap(buf, buf_bytes);

@@ -2,9 +2,10 @@
  * The attention kernels (kernels/attn.h) of every level this CPU has,
  * against a naive double-precision softmax(q k^T * scale) v over the paged
  * cache: odd head sizes, group sizes, chunk and block edges, peaked and
- * flat softmaxes. Also the invariant the forward pass relies on: a row
- * gives the same bits whatever tile it is computed in (a 4-token tile or
- * token by token), so batch and decode agree.
+ * flat softmaxes, one and several segments. Also the invariant the forward
+ * pass relies on: a row gives the same bits whatever tile it is computed in
+ * (a 4-token tile or token by token) and by the decode path (segments on
+ * any number of workers, then merged), so batch and decode agree.
  */
 #include <math.h>
 #include <stdint.h>
@@ -70,7 +71,10 @@ static void run_setup(const setup *su) {
     for (size_t i = 0; i < (size_t)T * row; i++) q[i] = (float)(rnd() * su->q_scale);
     float *got = malloc(sizeof(float) * (size_t)T * row), *one = malloc(sizeof(float) * (size_t)T * row);
     double *ref = malloc(sizeof(double) * (size_t)D);
-    float *work = malloc(sizeof(float) * attn_work_floats(G));
+    float *work = malloc(sizeof(float) * attn_work_floats(G, D));
+    float *part = malloc(sizeof(float) * attn_decode_part_floats(N, H, D));
+    float *dec = malloc(sizeof(float) * row), *pwork = malloc(sizeof(float) * attn_part_work_floats(H));
+    REQUIRE(part && dec && pwork);
     const float scale = 1.0f / sqrtf((float)D);
     const int32_t layer = 1;
     for (int lv = QWQ_SIMD_SCALAR; lv <= QWQ_SIMD_DOTPROD; lv++) {
@@ -111,6 +115,18 @@ static void run_setup(const setup *su) {
                            kt->name, D, G, N, t, h);
                 }
         }
+        /* the decode path, every token, on 1 and on 3 workers (run one after
+         * the other): the same bits as the tiles */
+        for (int32_t t = 0; t < T; t++)
+            for (int nw = 1; nw <= 3; nw += 2) {
+                memset(dec, 0xff, sizeof(float) * row);
+                const attn_decode d = {&kv, layer, H, Hkv, D, N - T + t + 1, q + (size_t)t * row, dec, part};
+                for (int w = 0; w < nw; w++) attn_decode_parts(kt->attention_part, &d, pwork, w, nw);
+                for (int w = 0; w < nw; w++) attn_decode_merge(kt->attention_merge, &d, w, nw);
+                CHECKF(memcmp(dec, got + (size_t)t * row, sizeof(float) * row) == 0,
+                       "%s D=%d G=%d Hkv=%d n=%d: token %d decoded by segments on %d workers differs from its tile",
+                       kt->name, D, G, Hkv, N - T + t + 1, t, nw);
+            }
         /* values in [-1, 1]: an f32 weighted mean is good to a few 1e-7,
          * plus the f32 rounding of scores of size ~ q_scale * sqrt(D) / 3
          * that the exponential carries into the weights */
@@ -118,6 +134,7 @@ static void run_setup(const setup *su) {
         CHECKF(worst < tol, "%s D=%d G=%d Hkv=%d n=%d qscale=%g: max error %g", kt->name, D, G, Hkv, N,
                su->q_scale, worst);
     }
+    free(part), free(dec), free(pwork);
     free(work), free(ref), free(one), free(got), free(q), free(kvs);
     kv_free(&kv);
 }
@@ -128,6 +145,10 @@ static void test_attention_levels(void) {
         {128, 5, 2, 64, 1},  {128, 5, 2, 65, 8},  {128, 5, 2, 130, 1}, {128, 5, 2, 300, 20}, {64, 7, 1, 200, 2},
         {64, 1, 3, 70, 1},   {40, 3, 2, 90, 1},   {48, 2, 2, 33, 1},   {256, 2, 1, 140, 1},  {128, 8, 1, 257, 0},
         {16, 4, 4, 129, 30},
+        /* several segments (ATTN_SEGMENT 256): their edges, merges with a
+         * peaked softmax whose max moves between segments */
+        {128, 5, 8, 700, 1}, {128, 5, 2, 513, 20}, {128, 8, 2, 1025, 4}, {64, 7, 2, 520, 1}, {40, 3, 2, 600, 1},
+        {256, 2, 1, 270, 1}, {16, 4, 4, 300, 30}, {128, 1, 3, 260, 8},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_setup(&cases[i]);
 }

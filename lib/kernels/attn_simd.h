@@ -15,6 +15,9 @@
  *                           (QK_VECS divides ATTN_CHUNK / VL)
  *   PV_ROWS, PV_VECS        query rows x vectors per p . v register tile
  *                           (PV_ROWS x (PV_VECS + 1) + 1 vector registers)
+ *   QKD_ROWS, QKD_BLOCKS    the decode path's q . k tile: rows of one KV
+ *                           head x whole key blocks (QKD_ROWS x QKD_BLOCKS
+ *                           x KV_BLOCK_TOKENS / VL accumulators)
  *
  * The algorithm (per tile; see attn.h for the invariants):
  *  - Keys are stored transposed per 16-position block (kvcache.h), so the
@@ -25,6 +28,12 @@
  *    exactly 0 after the exponential; the chunk's sum is a fixed tree.
  *  - out[r][e] += p[r][j] * v[j][e], one FMA chain over j per element,
  *    looping only over the row's own positions.
+ *  - Segments (ATTN_SEGMENT) start afresh and are merged in order by
+ *    merge_segment, in the tile and in attn_merge alike.
+ *  - Decode (attn_part) computes the same chains in another order: per
+ *    chunk, the keys block by block and head by head (a layer's keys of a
+ *    block are one run of memory), the softmax of every row, then the
+ *    values the same way, each row's p . v chain still in position order.
  */
 #ifndef QWQ_ATTN_SIMD_H
 #define QWQ_ATTN_SIMD_H
@@ -70,6 +79,7 @@ ATTN_AI VEC vexp(VEC x) {
 typedef struct attn_rows {
     const float *q[ATTN_TILE_TOKENS * 64];
     float *out[ATTN_TILE_TOKENS * 64];
+    float *acc[ATTN_TILE_TOKENS * 64]; /* the current segment's output: out (first segment) or workspace */
     int32_t n_pos[ATTN_TILE_TOKENS * 64];
 } attn_rows;
 
@@ -175,6 +185,47 @@ ATTN_AI void softmax_row(float *sc, int32_t n, float *run_max, float *run_sum, f
     *run_sum += vhsum(s[0]);
 }
 
+/* (M, S, O) becomes its merge with the next segment's (m, s, o): both
+ * rescaled to the larger max. */
+ATTN_AI void merge_segment(float *M, float *S, float *O, float m, float s, const float *o, int32_t D) {
+    const float mx = m > *M ? m : *M, a = expf(*M - mx), b = expf(m - mx);
+    *S = *S * a + s * b;
+    const VEC va = vset1(a), vb = vset1(b);
+    for (int32_t e = 0; e < D; e += VL) vstore(O + e, vfma(vload(O + e), va, vmul(vload(o + e), vb)));
+    *M = mx;
+}
+
+ATTN_AI void normalize_row(float *out, float sum, int32_t D) {
+    const VEC inv = vset1(1.0f / sum);
+    for (int32_t e = 0; e < D; e += VL) vstore(out + e, vmul(vload(out + e), inv));
+}
+
+/* p . v of a chunk's positions [0, n_r) for rows [r0, r1) whose n_r
+ * never falls as r grows: in groups of PV_ROWS, the positions all of the
+ * group's rows have together (the first row's count), then each row's own
+ * tail. Every row's chain over j stays in position order, whatever the
+ * grouping. */
+ATTN_AI void pv_chunk(const float *const vb[4], int32_t D, const float *scores, float *const *acc, const int32_t *n_r,
+                      int32_t r0, int32_t r1, int32_t j0) {
+    for (int32_t r = r0; r < r1; r += PV_ROWS) {
+        const int32_t nr = r1 - r < PV_ROWS ? r1 - r : PV_ROWS;
+        const float *p[PV_ROWS];
+        float *o[PV_ROWS];
+        int32_t n[PV_ROWS];
+        for (int32_t i = 0; i < nr; i++) {
+            p[i] = scores + (size_t)(r + i) * ATTN_CHUNK;
+            o[i] = acc[r + i];
+            n[i] = n_r[r + i];
+        }
+        const int32_t common = n[0] > j0 ? n[0] : j0;
+        if (common > j0 && nr == PV_ROWS) pv_rows(vb, D, j0, common, PV_ROWS, p, o);
+        else if (common > j0)
+            for (int32_t i = 0; i < nr; i++) pv_rows(vb, D, j0, common, 1, p + i, o + i);
+        for (int32_t i = 0; i < nr; i++)
+            if (n[i] > common) pv_rows(vb, D, common, n[i], 1, p + i, o + i);
+    }
+}
+
 ATTN_AI void attn_tile_simd(const attn_tile *a, float *work) {
     const int32_t D = a->head_dim, G = a->group, R = a->n_tok * G;
     if (D % VL != 0 || G > 64) {
@@ -182,60 +233,180 @@ ATTN_AI void attn_tile_simd(const attn_tile *a, float *work) {
         return;
     }
     attn_rows rows;
-    float *scores = work, *run_max = work + (size_t)R * ATTN_CHUNK, *run_sum = run_max + R;
+    float *scores = work, *run_max = work + (size_t)R * ATTN_CHUNK, *run_sum = run_max + R, *acc_max = run_sum + R,
+          *acc_sum = acc_max + R, *seg_out = acc_sum + R;
     for (int32_t r = 0; r < R; r++) {
         const int32_t i = r / G, h = r % G;
         rows.q[r] = a->q + (size_t)i * a->q_stride + (size_t)h * (size_t)D;
         rows.out[r] = a->out + (size_t)i * a->out_stride + (size_t)h * (size_t)D;
         rows.n_pos[r] = a->first_pos + i + 1;
-        run_max[r] = -INFINITY;
-        run_sum[r] = 0.0f;
-        memset(rows.out[r], 0, (size_t)D * sizeof(float));
     }
     const size_t head = (size_t)a->kv_head * (size_t)D;
     const int32_t n_last = a->first_pos + a->n_tok; /* positions the last token sees */
-    for (int32_t c = 0; c < n_last; c += ATTN_CHUNK) {
-        const float *kb[4], *vb[4];
-        const int32_t b0 = c / KV_BLOCK_TOKENS, b_end = (n_last - 1) / KV_BLOCK_TOKENS; /* blocks that exist */
-        for (int b = 0; b < 4; b++) {
-            const int32_t bi = b0 + b <= b_end ? b0 + b : b_end; /* past the end: any block, masked */
-            kb[b] = kv_keys_block(a->kv, a->layer, bi) + head * KV_BLOCK_TOKENS;
-            vb[b] = kv_values_head(a->kv, a->layer, bi, a->kv_head);
-        }
-        for (int32_t r = 0; r < R; r += QK_ROWS)
-            for (int v0 = 0; v0 < CHUNK_VECS; v0 += QK_VECS)
-                qk_tile(a, &rows, r, R - r < QK_ROWS ? R - r : QK_ROWS, kb, v0, scores);
+    for (int32_t s0 = 0; s0 < n_last; s0 += ATTN_SEGMENT) {
+        const int32_t s1 = n_last - s0 < ATTN_SEGMENT ? n_last : s0 + ATTN_SEGMENT;
         for (int32_t r = 0; r < R; r++) {
-            const int32_t n = rows.n_pos[r] - c;
-            if (n > 0)
-                softmax_row(scores + (size_t)r * ATTN_CHUNK, n < ATTN_CHUNK ? n : ATTN_CHUNK, run_max + r, run_sum + r,
-                            rows.out[r], D);
+            rows.acc[r] = s0 == 0 ? rows.out[r] : seg_out + (size_t)r * D;
+            run_max[r] = -INFINITY;
+            run_sum[r] = 0.0f;
+            memset(rows.acc[r], 0, (size_t)D * sizeof(float));
         }
-        /* rows in groups of PV_ROWS: the positions all of the group's rows
-         * have, together (a row's n_pos never falls as r grows, so the
-         * first row's count), then each row's own tail. Every row's chain
-         * over j stays in position order, whatever the grouping. */
-        for (int32_t r = 0; r < R; r += PV_ROWS) {
-            const int32_t nr = R - r < PV_ROWS ? R - r : PV_ROWS;
-            const float *p[PV_ROWS];
-            float *o[PV_ROWS];
-            int32_t n[PV_ROWS];
-            for (int32_t i = 0; i < nr; i++) {
-                p[i] = scores + (size_t)(r + i) * ATTN_CHUNK;
-                o[i] = rows.out[r + i];
-                n[i] = rows.n_pos[r + i] - c < ATTN_CHUNK ? rows.n_pos[r + i] - c : ATTN_CHUNK;
+        for (int32_t c = s0; c < s1; c += ATTN_CHUNK) {
+            const float *kb[4], *vb[4];
+            const int32_t b0 = c / KV_BLOCK_TOKENS, b_end = (n_last - 1) / KV_BLOCK_TOKENS; /* blocks that exist */
+            for (int b = 0; b < 4; b++) {
+                const int32_t bi = b0 + b <= b_end ? b0 + b : b_end; /* past the end: any block, masked */
+                kb[b] = kv_keys_block(a->kv, a->layer, bi) + head * KV_BLOCK_TOKENS;
+                vb[b] = kv_values_head(a->kv, a->layer, bi, a->kv_head);
             }
-            const int32_t common = n[0] > 0 ? n[0] : 0;
-            if (common > 0 && nr == PV_ROWS) pv_rows(vb, D, 0, common, PV_ROWS, p, o);
-            else if (common > 0)
-                for (int32_t i = 0; i < nr; i++) pv_rows(vb, D, 0, common, 1, p + i, o + i);
-            for (int32_t i = 0; i < nr; i++)
-                if (n[i] > common) pv_rows(vb, D, common, n[i], 1, p + i, o + i);
+            for (int32_t r = 0; r < R; r += QK_ROWS)
+                for (int v0 = 0; v0 < CHUNK_VECS; v0 += QK_VECS)
+                    qk_tile(a, &rows, r, R - r < QK_ROWS ? R - r : QK_ROWS, kb, v0, scores);
+            int32_t n_r[ATTN_TILE_TOKENS * 64];
+            for (int32_t r = 0; r < R; r++) {
+                const int32_t n = rows.n_pos[r] - c;
+                n_r[r] = n < 0 ? 0 : n < ATTN_CHUNK ? n : ATTN_CHUNK;
+                if (n > 0) softmax_row(scores + (size_t)r * ATTN_CHUNK, n_r[r], run_max + r, run_sum + r, rows.acc[r], D);
+            }
+            pv_chunk(vb, D, scores, rows.acc, n_r, 0, R, 0);
+        }
+        for (int32_t r = 0; r < R; r++) {
+            if (s0 == 0) {
+                acc_max[r] = run_max[r];
+                acc_sum[r] = run_sum[r];
+            } else if (rows.n_pos[r] > s0) {
+                merge_segment(acc_max + r, acc_sum + r, rows.out[r], run_max[r], run_sum[r], rows.acc[r], D);
+            }
         }
     }
-    for (int32_t r = 0; r < R; r++) {
-        const VEC inv = vset1(1.0f / run_sum[r]);
-        for (int32_t e = 0; e < D; e += VL) vstore(rows.out[r] + e, vmul(vload(rows.out[r] + e), inv));
+    for (int32_t r = 0; r < R; r++) normalize_row(rows.out[r], acc_sum[r], D);
+}
+
+/* Decode q . k: scores of NR rows (one KV head, queries q[0..NR)) for the
+ * positions of NB key blocks kb[0..NB) (offset to the head), stored at
+ * sc + i * ATTN_CHUNK for row i. The same chains as qk_tile. */
+ATTN_AI void qkd_tile(const float *const *q, const int NR, const float *const *kb, const int NB, int32_t D, VEC scale,
+                      float *sc) {
+    VEC acc[QKD_ROWS][QKD_BLOCKS * BLOCK_VECS];
+    ATTN_UNROLL for (int i = 0; i < QKD_ROWS; i++) {
+        if (i >= NR) break;
+        ATTN_UNROLL for (int v = 0; v < QKD_BLOCKS * BLOCK_VECS; v++) {
+            if (v >= NB * BLOCK_VECS) break;
+            acc[i][v] = vzero();
+        }
+    }
+    for (int32_t d = 0; d < D; d++) {
+        VEC k[QKD_BLOCKS * BLOCK_VECS];
+        ATTN_UNROLL for (int v = 0; v < QKD_BLOCKS * BLOCK_VECS; v++) {
+            if (v >= NB * BLOCK_VECS) break;
+            k[v] = vload(kb[v / BLOCK_VECS] + (size_t)d * KV_BLOCK_TOKENS + (size_t)(v % BLOCK_VECS) * VL);
+        }
+        ATTN_UNROLL for (int i = 0; i < QKD_ROWS; i++) {
+            if (i >= NR) break;
+            const VEC qd = vbcast(q[i] + d);
+            ATTN_UNROLL for (int v = 0; v < QKD_BLOCKS * BLOCK_VECS; v++) {
+                if (v >= NB * BLOCK_VECS) break;
+                acc[i][v] = vfma(qd, k[v], acc[i][v]);
+            }
+        }
+    }
+    ATTN_UNROLL for (int i = 0; i < QKD_ROWS; i++) {
+        if (i >= NR) break;
+        ATTN_UNROLL for (int v = 0; v < QKD_BLOCKS * BLOCK_VECS; v++) {
+            if (v >= NB * BLOCK_VECS) break;
+            vstore(sc + (size_t)i * ATTN_CHUNK + (size_t)v * VL, vmul(acc[i][v], scale));
+        }
+    }
+}
+
+/* nr (1..QKD_ROWS) rows as a constant, so that the tile's loops unroll */
+ATTN_AI void qkd_rows(const float *const *q, int32_t nr, const float *const *kb, const int NB, int32_t D, VEC scale,
+                      float *sc) {
+    switch (nr) {
+#define QKD_CASE(n)                                                                                                    \
+    case n:                                                                                                            \
+        if (n <= QKD_ROWS) qkd_tile(q, n <= QKD_ROWS ? n : 1, kb, NB, D, scale, sc);                                  \
+        break;
+        QKD_CASE(1) QKD_CASE(2) QKD_CASE(3) QKD_CASE(4) QKD_CASE(5) QKD_CASE(6) QKD_CASE(7) QKD_CASE(8)
+#undef QKD_CASE
+    default: break;
+    }
+}
+
+ATTN_AI void attn_part_simd(const attn_part *a, float *work) {
+    const int32_t D = a->head_dim, H = a->n_head, Hkv = a->n_head_kv, G = H / Hkv;
+    if (D % VL != 0) {
+        attn_part_scalar(a, work);
+        return;
+    }
+    float *scores = work;
+    float *acc[256];
+    int32_t n_r[256];
+    if (H > 256) { /* more heads than these arrays hold */
+        attn_part_scalar(a, work);
+        return;
+    }
+    for (int32_t h = 0; h < H; h++) {
+        acc[h] = a->o + (size_t)h * D;
+        a->m[h] = -INFINITY;
+        a->s[h] = 0.0f;
+        memset(acc[h], 0, (size_t)D * sizeof(float));
+    }
+    const VEC scale = vset1(a->scale);
+    const int32_t b_end = (a->p1 - 1) / KV_BLOCK_TOKENS; /* the last block that exists */
+    for (int32_t c = a->p0; c < a->p1; c += ATTN_CHUNK) {
+        const int32_t n = a->p1 - c < ATTN_CHUNK ? a->p1 - c : ATTN_CHUNK, b0 = c / KV_BLOCK_TOKENS;
+        const int32_t nb = (n + KV_BLOCK_TOKENS - 1) / KV_BLOCK_TOKENS; /* blocks holding the chunk's positions */
+        /* keys: QKD_BLOCKS blocks at a time (one at the chunk's end), every head of them in turn */
+        for (int32_t b = 0, step; b < nb; b += step) {
+            step = nb - b >= QKD_BLOCKS ? QKD_BLOCKS : 1;
+            const float *kbase[QKD_BLOCKS];
+            for (int32_t i = 0; i < QKD_BLOCKS; i++)
+                kbase[i] = kv_keys_block(a->kv, a->layer, b0 + b + i <= b_end ? b0 + b + i : b_end);
+            for (int32_t g = 0; g < Hkv; g++) {
+                const float *kb[QKD_BLOCKS];
+                for (int32_t i = 0; i < QKD_BLOCKS; i++) kb[i] = kbase[i] + (size_t)g * D * KV_BLOCK_TOKENS;
+                for (int32_t r = 0; r < G; r += QKD_ROWS) {
+                    const float *q[QKD_ROWS];
+                    const int32_t nr = G - r < QKD_ROWS ? G - r : QKD_ROWS;
+                    for (int32_t i = 0; i < nr; i++) q[i] = a->q + (size_t)(g * G + r + i) * D;
+                    float *sc = scores + (size_t)(g * G + r) * ATTN_CHUNK + (size_t)b * KV_BLOCK_TOKENS;
+                    if (step == QKD_BLOCKS) qkd_rows(q, nr, kb, QKD_BLOCKS, D, scale, sc);
+                    else qkd_rows(q, nr, kb, 1, D, scale, sc);
+                }
+            }
+        }
+        /* lanes past the chunk's last block are masked, but must be numbers for the tools that check */
+        for (int32_t h = 0; h < H; h++)
+            for (int32_t j = nb * KV_BLOCK_TOKENS; j < ATTN_CHUNK; j++) scores[(size_t)h * ATTN_CHUNK + j] = 0.0f;
+        for (int32_t h = 0; h < H; h++) softmax_row(scores + (size_t)h * ATTN_CHUNK, n, a->m + h, a->s + h, acc[h], D);
+        /* values: block by block, every head of it in turn */
+        for (int32_t b = 0; b < nb; b++) {
+            const int32_t j0 = b * KV_BLOCK_TOKENS, j1 = n < j0 + KV_BLOCK_TOKENS ? n : j0 + KV_BLOCK_TOKENS;
+            for (int32_t h = 0; h < G; h++) n_r[h] = j1;
+            for (int32_t g = 0; g < Hkv; g++) {
+                const float *vb[4]; /* pv_rows reads vb[j / KV_BLOCK_TOKENS], j in [j0, j1): only [b] */
+                for (int32_t i = 0; i < 4; i++) vb[i] = kv_values_head(a->kv, a->layer, b0 + b, g);
+                pv_chunk(vb, D, scores + (size_t)g * G * ATTN_CHUNK, acc + g * G, n_r, 0, G, j0);
+            }
+        }
+    }
+}
+
+static void attn_merge_simd(const float *m, const float *s, const float *o, int32_t n_seg, int32_t n_head, int32_t D,
+                            int32_t r0, int32_t r1, float *out) {
+    if (D % VL != 0) {
+        attn_merge_scalar(m, s, o, n_seg, n_head, D, r0, r1, out);
+        return;
+    }
+    for (int32_t r = r0; r < r1; r++) {
+        float *dst = out + (size_t)r * D, M = m[r], S = s[r];
+        memcpy(dst, o + (size_t)r * D, sizeof(float) * (size_t)D);
+        for (int32_t k = 1; k < n_seg; k++) {
+            const size_t i = (size_t)k * (size_t)n_head + (size_t)r;
+            merge_segment(&M, &S, dst, m[i], s[i], o + i * (size_t)D, D);
+        }
+        normalize_row(dst, S, D);
     }
 }
 

@@ -54,6 +54,8 @@ void kernels_fill_scalar(kernel_table *t) {
     SET(Q2_K) SET(Q3_K) SET(Q4_K) SET(Q5_K) SET(Q6_K)
 #undef SET
     t->attention = attn_scalar;
+    t->attention_part = attn_part_scalar;
+    t->attention_merge = attn_merge_scalar;
     t->swiglu = ops_swiglu;
 }
 

@@ -49,6 +49,8 @@ typedef struct kernel_table {
     gemm_fn gemm[QTYPE_COUNT];
     act_quantize_fn quantize[QTYPE_COUNT]; /* keyed by the weight type */
     attn_fn attention;                     /* causal attention of a tile (attn.h) */
+    attn_part_fn attention_part;           /* one segment of a decoded token (attn.h) */
+    attn_merge_fn attention_merge;         /* merges the segments */
     swiglu_fn swiglu;                      /* the FFN's activation */
 } kernel_table;
 
@@ -72,6 +74,12 @@ void kernels_fill_avx2(kernel_table *t);
 void kernels_fill_avx512(kernel_table *t);
 void attn_avx2(const attn_tile *tile, float *work);
 void attn_avx512(const attn_tile *tile, float *work);
+void attn_part_avx2(const attn_part *part, float *work);
+void attn_part_avx512(const attn_part *part, float *work);
+void attn_merge_avx2(const float *m, const float *s, const float *o, int32_t n_seg, int32_t n_head, int32_t head_dim,
+                     int32_t r0, int32_t r1, float *out);
+void attn_merge_avx512(const float *m, const float *s, const float *o, int32_t n_seg, int32_t n_head, int32_t head_dim,
+                       int32_t r0, int32_t r1, float *out);
 void swiglu_avx2(float *gate, const float *up, int64_t n);
 void swiglu_avx512(float *gate, const float *up, int64_t n);
 #endif
@@ -79,6 +87,9 @@ void swiglu_avx512(float *gate, const float *up, int64_t n);
 void kernels_fill_neon(kernel_table *t);
 void kernels_fill_dotprod(kernel_table *t);
 void attn_neon(const attn_tile *tile, float *work);
+void attn_part_neon(const attn_part *part, float *work);
+void attn_merge_neon(const float *m, const float *s, const float *o, int32_t n_seg, int32_t n_head, int32_t head_dim,
+                     int32_t r0, int32_t r1, float *out);
 void swiglu_neon(float *gate, const float *up, int64_t n);
 #endif
 

@@ -15,8 +15,10 @@
  *   logits = (ops_rmsnorm(x) * output_norm) Wout
  *
  * Matrix products split output rows across the session's threads, and
- * attention splits (token block, KV head) tiles; each output element is computed by
- * one thread in a fixed order, so results do not depend on the thread count.
+ * attention splits (token block, KV head) tiles, or for a decoded token
+ * with a long context, segments of positions that are merged in order
+ * afterwards (attn.h); each output element is computed by one thread in a
+ * fixed order, so results do not depend on the thread count.
  */
 #include <limits.h>
 #include <math.h>
@@ -44,6 +46,8 @@ struct forward_scratch {
     float *rope_cos, *rope_sin;   /* [n_batch][head_dim / 2] */
     uint8_t *act[3];              /* activations in a weight type's format: n_batch rows each */
     float *attn_work;             /* per thread: the attention kernel's workspace */
+    size_t attn_work_floats;      /* its size per thread */
+    float *attn_part;             /* a decoded token's segment states (attn_decode) */
     worker_span *spans;           /* per thread: its share of a decode product's chunks */
 };
 
@@ -93,7 +97,10 @@ qwq_status forward_scratch_new(const qwq_model *m, int32_t n_batch, int32_t n_ct
      * input is a hidden state */
     s->act[1] = (uint8_t *)scratch_array(T, (size_t)hp->n_embd + 64, &st);
     s->act[2] = (uint8_t *)scratch_array(T, (size_t)hp->n_embd + 64, &st);
-    s->attn_work = scratch_array((size_t)n_threads, attn_work_floats(hp->n_head / hp->n_head_kv), &st);
+    s->attn_work_floats = attn_work_floats(hp->n_head / hp->n_head_kv, hp->head_dim);
+    if (attn_part_work_floats(hp->n_head) > s->attn_work_floats) s->attn_work_floats = attn_part_work_floats(hp->n_head);
+    s->attn_work = scratch_array((size_t)n_threads, s->attn_work_floats, &st);
+    s->attn_part = scratch_array(1, attn_decode_part_floats(n_ctx, hp->n_head, hp->head_dim), &st);
     s->spans = mem_alloc_aligned(sizeof(worker_span) * (size_t)n_threads, "forward scratch");
     if (!s->spans) st = QWQ_ERR_OUT_OF_MEMORY;
     if (st) {
@@ -106,7 +113,7 @@ qwq_status forward_scratch_new(const qwq_model *m, int32_t n_batch, int32_t n_ct
 
 void forward_scratch_free(forward_scratch *s) {
     if (!s) return;
-    float *arrays[] = {s->x, s->h, s->q, s->k, s->v, s->att, s->gate, s->up, s->rope_cos, s->rope_sin, (float *)s->act[0], (float *)s->act[1], (float *)s->act[2], s->attn_work};
+    float *arrays[] = {s->x, s->h, s->q, s->k, s->v, s->att, s->gate, s->up, s->rope_cos, s->rope_sin, (float *)s->act[0], (float *)s->act[1], (float *)s->act[2], s->attn_work, s->attn_part};
     for (size_t i = 0; i < sizeof arrays / sizeof *arrays; i++) mem_free_aligned(arrays[i]);
     mem_free_aligned(s->spans);
     free(s);
@@ -270,15 +277,42 @@ void forward_matmul(forward_scratch *s, thread_pool *pool, const kernel_table *k
 typedef struct attention_job {
     const kernel_table *kern;
     attn_batch batch;
-    float *work; /* attn_work_floats(G) per worker */
-    int32_t group;
+    attn_decode decode;
+    float *work; /* work_floats per worker */
+    size_t work_floats;
 } attention_job;
 
-/* The dealing of tiles to workers is attn_batch_share's (attn.h). */
+/* The dealing of tiles and segments to workers is attn.h's. */
 static void attention_worker(void *ctx, int worker, int n_workers) {
     const attention_job *job = ctx;
-    attn_batch_share(job->kern->attention, &job->batch, job->work + (size_t)worker * attn_work_floats(job->group), worker,
-                     n_workers);
+    attn_batch_share(job->kern->attention, &job->batch, job->work + (size_t)worker * job->work_floats, worker, n_workers);
+}
+static void attention_parts_worker(void *ctx, int worker, int n_workers) {
+    const attention_job *job = ctx;
+    attn_decode_parts(job->kern->attention_part, &job->decode, job->work + (size_t)worker * job->work_floats, worker,
+                      n_workers);
+}
+static void attention_merge_worker(void *ctx, int worker, int n_workers) {
+    const attention_job *job = ctx;
+    attn_decode_merge(job->kern->attention_merge, &job->decode, worker, n_workers);
+}
+
+/* Causal attention of the batch's T tokens over layer il of the cache. */
+static void attention(const qwq_model *m, forward_scratch *s, thread_pool *pool, kv_cache *kv, int32_t il, int32_t T,
+                      int32_t pos0) {
+    const hparams *hp = &m->hp;
+    attention_job job = {.kern = m->kern,
+                         .batch = {kv, il, hp->n_head, hp->n_head_kv, hp->head_dim, T, pos0, s->q, s->att},
+                         .decode = {kv, il, hp->n_head, hp->n_head_kv, hp->head_dim, pos0 + 1, s->q, s->att,
+                                    s->attn_part},
+                         .work = s->attn_work,
+                         .work_floats = s->attn_work_floats};
+    if (T == 1 && attn_segments(pos0 + 1) >= 2) { /* decode, long context: by segments */
+        pool_run(pool, attention_parts_worker, &job);
+        pool_run(pool, attention_merge_worker, &job);
+    } else {
+        pool_run(pool, attention_worker, &job);
+    }
 }
 
 /* ---- the whole pass ---------------------------------------------------------- */
@@ -365,11 +399,7 @@ static void layer_forward(const qwq_model *m, const layer *L, int32_t il, forwar
     const matmul_product qkv[3] = {{&L->wq, L->bq, s->q}, {&L->wk, L->bk, s->k}, {&L->wv, L->bv, s->v}};
     forward_matmuls(s, pool, m->kern, qkv, 3, s->h, T);
     run_stage(&sj, pool, STAGE_QK);
-    attention_job aj = {m->kern,
-                        {kv, il, hp->n_head, hp->n_head_kv, hp->head_dim, T, pos0, s->q, s->att},
-                        s->attn_work,
-                        hp->n_head / hp->n_head_kv};
-    pool_run(pool, attention_worker, &aj);
+    attention(m, s, pool, kv, il, T, pos0);
     forward_matmul(s, pool, m->kern, &L->wo, s->att, T, NULL, s->h);
     run_stage(&sj, pool, STAGE_FFN_IN);
     const matmul_product ffn[2] = {{&L->w_gate, NULL, s->gate}, {&L->w_up, NULL, s->up}};

@@ -11,6 +11,9 @@
 #define QK_VECS 16
 #define PV_ROWS 2
 #define PV_VECS 8
+/* decode q . k: up to 6 rows x 1 key block (4 vectors): 24 accumulators */
+#define QKD_ROWS 6
+#define QKD_BLOCKS 1
 
 static inline VEC vzero(void) { return vdupq_n_f32(0.0f); }
 static inline VEC vload(const float *p) { return vld1q_f32(p); }
@@ -51,4 +54,9 @@ static inline VEC vscale2(VEC p, VEC n) {
 #include "kernels/attn_simd.h"
 
 void attn_neon(const attn_tile *tile, float *work) { attn_tile_simd(tile, work); }
+void attn_part_neon(const attn_part *part, float *work) { attn_part_simd(part, work); }
+void attn_merge_neon(const float *m, const float *s, const float *o, int32_t n_seg, int32_t n_head, int32_t head_dim,
+                     int32_t r0, int32_t r1, float *out) {
+    attn_merge_simd(m, s, o, n_seg, n_head, head_dim, r0, r1, out);
+}
 void swiglu_neon(float *gate, const float *up, int64_t n) { swiglu_simd(gate, up, n); }

@@ -235,6 +235,8 @@ static void quantize_q8_K_neon(const float *x, void *dst, int64_t n) {
 
 void kernels_fill_neon(kernel_table *t) {
     t->attention = attn_neon;
+    t->attention_part = attn_part_neon;
+    t->attention_merge = attn_merge_neon;
     t->swiglu = swiglu_neon;
     t->gemm[QTYPE_F32] = gemm_f32_neon;
     t->gemm[QTYPE_F16] = gemm_f16_neon;

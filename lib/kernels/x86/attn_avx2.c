@@ -14,6 +14,9 @@
 #define QK_VECS 2
 #define PV_ROWS 4
 #define PV_VECS 2
+/* decode q . k: up to 5 rows x 1 key block (2 vectors): 10 accumulators */
+#define QKD_ROWS 5
+#define QKD_BLOCKS 1
 
 static inline VEC vzero(void) { return _mm256_setzero_ps(); }
 static inline VEC vload(const float *p) { return _mm256_loadu_ps(p); }
@@ -60,4 +63,9 @@ static inline VEC vscale2(VEC p, VEC n) {
 #include "kernels/attn_simd.h"
 
 void attn_avx2(const attn_tile *tile, float *work) { attn_tile_simd(tile, work); }
+void attn_part_avx2(const attn_part *part, float *work) { attn_part_simd(part, work); }
+void attn_merge_avx2(const float *m, const float *s, const float *o, int32_t n_seg, int32_t n_head, int32_t head_dim,
+                     int32_t r0, int32_t r1, float *out) {
+    attn_merge_simd(m, s, o, n_seg, n_head, head_dim, r0, r1, out);
+}
 void swiglu_avx2(float *gate, const float *up, int64_t n) { swiglu_simd(gate, up, n); }

@@ -12,6 +12,10 @@
  * four rows (2 x 8: the whole kernel 1.4-1.5x slower; 5 x 4 the same) */
 #define PV_ROWS 4
 #define PV_VECS 4
+/* decode q . k: up to 8 rows x 2 key blocks (16 accumulators; QwQ-32B's 5
+ * rows x 1 block would be 5 chains of 128 dependent FMAs) */
+#define QKD_ROWS 8
+#define QKD_BLOCKS 2
 
 static inline VEC vzero(void) { return _mm512_setzero_ps(); }
 static inline VEC vload(const float *p) { return _mm512_loadu_ps(p); }
@@ -49,4 +53,9 @@ static inline VEC vscale2(VEC p, VEC n) { return _mm512_scalef_ps(p, n); }
 #include "kernels/attn_simd.h"
 
 void attn_avx512(const attn_tile *tile, float *work) { attn_tile_simd(tile, work); }
+void attn_part_avx512(const attn_part *part, float *work) { attn_part_simd(part, work); }
+void attn_merge_avx512(const float *m, const float *s, const float *o, int32_t n_seg, int32_t n_head, int32_t head_dim,
+                       int32_t r0, int32_t r1, float *out) {
+    attn_merge_simd(m, s, o, n_seg, n_head, head_dim, r0, r1, out);
+}
 void swiglu_avx512(float *gate, const float *up, int64_t n) { swiglu_simd(gate, up, n); }

@@ -57,6 +57,8 @@ void kernels_fill_avx2(kernel_table *t) {
     /* the table is already a copy of the scalar one; float activations
      * stay the scalar memcpy */
     t->attention = attn_avx2;
+    t->attention_part = attn_part_avx2;
+    t->attention_merge = attn_merge_avx2;
     t->swiglu = swiglu_avx2;
     t->gemm[QTYPE_F32] = avx2_gemm_f32;
     t->gemm[QTYPE_F16] = avx2_gemm_f16;

@@ -1236,6 +1236,8 @@ F_GEMM(BF16)
 
 void kernels_fill_avx512(kernel_table *t) {
     t->attention = attn_avx512;
+    t->attention_part = attn_part_avx512;
+    t->attention_merge = attn_merge_avx512;
     t->swiglu = swiglu_avx512;
     t->gemm[QTYPE_F32] = gemm_F32_avx512;
     t->gemm[QTYPE_F16] = gemm_F16_avx512;
