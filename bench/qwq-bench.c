@@ -12,13 +12,17 @@
  *     empty session; one warm-up run, then -r timed runs. tokens/s and
  *     GFLOP/s = 2 x (layer weights x N + output weights x 1) / s; attention
  *     FLOPs are not in that figure (reported on their own).
- *  3. tgN: from an empty session, N single-token evals one after the other
- *     (as llama-bench's tg128); one warm-up run, then -r timed runs.
+ *  3. tgN: from an empty session (or one holding --depth D random tokens,
+ *     evaluated once beforehand, untimed), N single-token evals one after
+ *     the other (as llama-bench's tg128 and its -d); one warm-up run, then
+ *     -r timed runs.
  *  4. The bandwidth probe (a buffer the size of the model's weights, capped
  *     at 8 GiB and at free memory, read by the same number of threads, best
  *     and median of several passes) runs right before and right after the
  *     timed decode runs; the mean of the two bests is the reference.
- *     decode efficiency = bytes of weights read per token x tok/s / probe.
+ *     decode efficiency = bytes read per token x tok/s / probe, where the
+ *     bytes are the weights' and the keys and values the token attends to
+ *     (their mean over the run; a few MB without --depth).
  *  5. Interleaved (--interleave K, default 8): the probe buffer also stays
  *     mapped during the timed decode runs and one probe pass runs before
  *     every K decoded tokens (untimed for the decode). Each run's
@@ -415,6 +419,7 @@ static void usage(void) {
             "  -t, --threads N      threads (default: all online CPUs)\n"
             "  -p, --n-prompt N     prefill batch size, ppN (default 512; 0 skips prefill)\n"
             "  -n, --n-gen N        decoded tokens, tgN (default 128; 0 skips decode)\n"
+            "  -d, --depth N        decode after N tokens of context (default 0)\n"
             "  -r, --repetitions N  timed runs of each test after one warm-up (default 5)\n"
             "  --simd LEVEL         highest SIMD level: scalar avx2 avx512 neon dotprod (default: best)\n"
             "  --json               one JSON object on stdout instead of the table\n"
@@ -449,7 +454,7 @@ static const char *simd_name(int level) {
 
 int main(int argc, char **argv) {
     const char *path = NULL;
-    int threads = 0, n_prompt = 512, n_gen = 128, reps = 5, json = 0, do_probe = 1, passes = 5, n_loads = 3, interleave = 8;
+    int threads = 0, n_prompt = 512, n_gen = 128, depth = 0, reps = 5, json = 0, do_probe = 1, passes = 5, n_loads = 3, interleave = 8;
     int warm = 1, warmup = 1, quiet = 0, simd = QWQ_SIMD_AUTO;
     uint64_t seed = 1;
     for (int i = 1; i < argc; i++) {
@@ -461,6 +466,7 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) threads = parse_int(v, a, 1, 1024), i++;
         else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) n_prompt = parse_int(v, a, 0, 1 << 20), i++;
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) n_gen = parse_int(v, a, 0, 1 << 20), i++;
+        else if (!strcmp(a, "-d") || !strcmp(a, "--depth")) depth = parse_int(v, a, 0, 1 << 20), i++;
         else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) reps = parse_int(v, a, 1, 1000), i++;
         else if (!strcmp(a, "--probe-passes")) passes = parse_int(v, a, 1, 64), i++;
         else if (!strcmp(a, "--interleave")) interleave = parse_int(v, a, 0, 1 << 20), i++;
@@ -519,21 +525,26 @@ int main(int argc, char **argv) {
     weight_count wc = count_weights(model);
     uint64_t read_per_token = wc.layer_bytes + wc.out_bytes;
     const hparams *hp = &model->hp;
+    /* f32 keys and values of every layer, for the mean position of a decode run */
+    const double kv_read_per_token = 2.0 * sizeof(float) * hp->n_layer * (double)hp->n_head_kv * hp->head_dim *
+                                     (depth + (n_gen + 1) / 2.0);
+    const double decode_read = (double)read_per_token + kv_read_per_token;
     int32_t n_vocab = qwq_model_n_vocab(model);
     int simd_used = qwq_model_simd_level(model);
 
     /* ---- session ---- */
     qwq_session_params sp;
     qwq_session_params_init(&sp);
-    int32_t ctx = n_prompt > n_gen ? n_prompt : n_gen;
+    int32_t ctx = n_prompt > depth + n_gen ? n_prompt : depth + n_gen;
     sp.n_ctx = ctx > 0 ? ctx : 1;
     sp.n_threads = threads;
-    sp.n_batch = n_prompt > 0 ? n_prompt : 1;
+    sp.n_batch = n_prompt > 0 ? n_prompt : depth > 0 ? (depth < 512 ? depth : 512) : 1;
     qwq_session *sess = NULL;
     if (qwq_session_new(model, &sp, &sess) != QWQ_OK) die("qwq_session_new");
 
     uint64_t rng = seed;
     int max_tok = n_prompt > n_gen ? n_prompt : n_gen;
+    if (depth > max_tok) max_tok = depth;
     qwq_token *toks = malloc(sizeof *toks * (size_t)(max_tok > 0 ? max_tok : 1));
     if (!toks) { fprintf(stderr, "qwq-bench: out of memory\n"); return 1; }
 
@@ -576,8 +587,15 @@ int main(int argc, char **argv) {
     stats tg = {0, 0, 0, 0};
     rss_sample rss_tg = rss_pp;
     if (n_gen > 0 || do_probe) {
-        if (n_gen > 0 && warmup) {
+        if (n_gen > 0 && depth > 0) { /* the context every decode run starts from */
             if (qwq_session_truncate(sess, 0) != QWQ_OK) die("qwq_session_truncate");
+            for (int i = 0; i < depth; i++) toks[i] = (qwq_token)(rng_next(&rng) % (uint64_t)n_vocab);
+            double t0 = now_s();
+            if (qwq_session_eval(sess, toks, (size_t)depth, 0) != QWQ_OK) die("qwq_session_eval (depth)");
+            if (!quiet) fprintf(stderr, "qwq-bench: %d tokens of context in %.2f s\n", depth, now_s() - t0);
+        }
+        if (n_gen > 0 && warmup) {
+            if (qwq_session_truncate(sess, depth) != QWQ_OK) die("qwq_session_truncate");
             double t0 = now_s();
             for (int i = 0; i < n_gen; i++) {
                 qwq_token t = (qwq_token)(rng_next(&rng) % (uint64_t)n_vocab);
@@ -603,7 +621,7 @@ int main(int argc, char **argv) {
         double *pass_gbs = interleaved ? calloc((size_t)max_passes, sizeof(double)) : NULL;
         if (interleaved && !pass_gbs) die("out of memory");
         for (int run = 0; run < reps && n_gen > 0; run++) {
-            if (qwq_session_truncate(sess, 0) != QWQ_OK) die("qwq_session_truncate");
+            if (qwq_session_truncate(sess, depth) != QWQ_OK) die("qwq_session_truncate");
             double dt = 0;
             int np = 0;
             for (int i = 0; i < n_gen; i++) {
@@ -621,7 +639,7 @@ int main(int argc, char **argv) {
             if (interleaved) {
                 stats ps = summarize(pass_gbs, np);
                 il_probe[run] = ps.med;
-                il_eff[run] = GB(read_per_token) * tg_tps[run] / ps.med;
+                il_eff[run] = GB(decode_read) * tg_tps[run] / ps.med;
             }
             if (!quiet) fprintf(stderr, "qwq-bench: tg%d run %d: %.2f tok/s\n", n_gen, run + 1, tg_tps[run]);
             if (!quiet && interleaved)
@@ -653,7 +671,7 @@ int main(int argc, char **argv) {
 
     double probe_ref = pa.passes ? 0.5 * (pb.best + pa.best) : pb.best;
     double probe_ref_med = pa.passes ? 0.5 * (pb.med + pa.med) : pb.med;
-    double dec_gbs = GB(read_per_token) * tg.med;
+    double dec_gbs = GB(decode_read) * tg.med;
     double eff = probe_ref > 0 && n_gen > 0 ? dec_gbs / probe_ref : 0;
     stats il_e = {0, 0, 0, 0}, il_p = {0, 0, 0, 0};
     if (interleaved) {
@@ -745,9 +763,10 @@ int main(int argc, char **argv) {
         json_samples(f, "    ", "tok_s_runs", tg_raw, n_gen > 0 ? reps : 0, "%.3f");
         json_stats(f, "    ", "tok_s", tg, "%.3f", 0);
         fprintf(f,
-                "    \"read_per_token_bytes\": %llu,\n    \"gb_s\": %.3f,\n    \"efficiency\": %.4f,\n"
+                "    \"depth\": %d,\n    \"read_per_token_bytes\": %llu,\n    \"kv_read_per_token_bytes\": %.0f,\n"
+                "    \"gb_s\": %.3f,\n    \"efficiency\": %.4f,\n"
                 "    \"efficiency_vs_probe_median\": %.4f,\n    \"interleave\": %d,\n",
-                (unsigned long long)read_per_token, n_gen ? dec_gbs : 0.0, eff,
+                depth, (unsigned long long)read_per_token, kv_read_per_token, n_gen ? dec_gbs : 0.0, eff,
                 probe_ref_med > 0 && n_gen > 0 ? dec_gbs / probe_ref_med : 0.0, interleaved ? interleave : 0);
         if (interleaved) {
             json_stats(f, "    ", "efficiency_interleaved", il_e, "%.4f", 0);
@@ -796,9 +815,10 @@ int main(int argc, char **argv) {
         }
         if (n_gen > 0) {
             char name[32];
-            snprintf(name, sizeof name, "tg%d", n_gen);
-            printf("%-8s %12.2f %10.2f - %-9.2f   %.2f GB/s of weights, %d runs\n", name, tg.med, tg.min, tg.max,
-                   dec_gbs, reps);
+            if (depth > 0) snprintf(name, sizeof name, "tg%d@d%d", n_gen, depth);
+            else snprintf(name, sizeof name, "tg%d", n_gen);
+            printf("%-8s %12.2f %10.2f - %-9.2f   %.2f GB/s of weights and KV (KV %.3f GB/tok), %d runs\n", name,
+                   tg.med, tg.min, tg.max, dec_gbs, GB(kv_read_per_token), reps);
         }
         if (pb.passes) {
             printf("probe    before: best %.2f, median %.2f GB/s; after: best %.2f, median %.2f GB/s "

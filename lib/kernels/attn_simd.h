@@ -115,7 +115,7 @@ ATTN_AI void qk_tile(const attn_tile *a, const attn_rows *rows, int32_t r0, int3
  * each) are in the blocks vb. One value vector is loaded once for the NR
  * rows. */
 ATTN_AI void pv_piece(const float *const vb[4], int32_t D, int32_t j0, int32_t j1, const int NR,
-                      const float *const *p, float *const *o, int32_t e0, const int NV) {
+                      const float *const *p, float *const *o, int32_t e0, const int NV, const float *pf) {
     VEC acc[PV_ROWS][PV_VECS];
     ATTN_UNROLL for (int r = 0; r < PV_ROWS; r++) {
         if (r >= NR) break;
@@ -126,6 +126,11 @@ ATTN_AI void pv_piece(const float *const vb[4], int32_t D, int32_t j0, int32_t j
     }
     for (int32_t j = j0; j < j1; j++) {
         const float *vrow = vb[j / KV_BLOCK_TOKENS] + (size_t)(j % KV_BLOCK_TOKENS) * (size_t)D + (size_t)e0;
+        if (pf) /* the same lines of the piece pf (decode: read later) */
+            ATTN_UNROLL for (int v = 0; v < PV_VECS * VL; v += 16) {
+                if (v >= NV * VL) break;
+                __builtin_prefetch(pf + (size_t)(j % KV_BLOCK_TOKENS) * (size_t)D + (size_t)e0 + (size_t)v, 0, 3);
+            }
         VEC w[PV_ROWS];
         ATTN_UNROLL for (int r = 0; r < PV_ROWS; r++) {
             if (r >= NR) break;
@@ -151,10 +156,10 @@ ATTN_AI void pv_piece(const float *const vb[4], int32_t D, int32_t j0, int32_t j
 
 /* The whole head dimension, in pieces of PV_VECS vectors. */
 ATTN_AI void pv_rows(const float *const vb[4], int32_t D, int32_t j0, int32_t j1, const int NR, const float *const *p,
-                     float *const *o) {
+                     float *const *o, const float *pf) {
     int32_t e = 0;
-    for (; e + PV_VECS * VL <= D; e += PV_VECS * VL) pv_piece(vb, D, j0, j1, NR, p, o, e, PV_VECS);
-    for (; e < D; e += VL) pv_piece(vb, D, j0, j1, NR, p, o, e, 1);
+    for (; e + PV_VECS * VL <= D; e += PV_VECS * VL) pv_piece(vb, D, j0, j1, NR, p, o, e, PV_VECS, pf);
+    for (; e < D; e += VL) pv_piece(vb, D, j0, j1, NR, p, o, e, 1, pf);
 }
 
 /* Softmax step of one row over its n (1..64) positions of the chunk:
@@ -206,7 +211,7 @@ ATTN_AI void normalize_row(float *out, float sum, int32_t D) {
  * tail. Every row's chain over j stays in position order, whatever the
  * grouping. */
 ATTN_AI void pv_chunk(const float *const vb[4], int32_t D, const float *scores, float *const *acc, const int32_t *n_r,
-                      int32_t r0, int32_t r1, int32_t j0) {
+                      int32_t r0, int32_t r1, int32_t j0, const float *pf) {
     for (int32_t r = r0; r < r1; r += PV_ROWS) {
         const int32_t nr = r1 - r < PV_ROWS ? r1 - r : PV_ROWS;
         const float *p[PV_ROWS];
@@ -218,11 +223,13 @@ ATTN_AI void pv_chunk(const float *const vb[4], int32_t D, const float *scores, 
             n[i] = n_r[r + i];
         }
         const int32_t common = n[0] > j0 ? n[0] : j0;
-        if (common > j0 && nr == PV_ROWS) pv_rows(vb, D, j0, common, PV_ROWS, p, o);
+        /* the prefetch of pf (values rows j0 .. of the same layout) rides on the first pass over them */
+        const float *f = r == r0 ? pf : NULL;
+        if (common > j0 && nr == PV_ROWS) pv_rows(vb, D, j0, common, PV_ROWS, p, o, f);
         else if (common > j0)
-            for (int32_t i = 0; i < nr; i++) pv_rows(vb, D, j0, common, 1, p + i, o + i);
+            for (int32_t i = 0; i < nr; i++) pv_rows(vb, D, j0, common, 1, p + i, o + i, i == 0 ? f : NULL);
         for (int32_t i = 0; i < nr; i++)
-            if (n[i] > common) pv_rows(vb, D, common, n[i], 1, p + i, o + i);
+            if (n[i] > common) pv_rows(vb, D, common, n[i], 1, p + i, o + i, NULL);
     }
 }
 
@@ -268,7 +275,7 @@ ATTN_AI void attn_tile_simd(const attn_tile *a, float *work) {
                 n_r[r] = n < 0 ? 0 : n < ATTN_CHUNK ? n : ATTN_CHUNK;
                 if (n > 0) softmax_row(scores + (size_t)r * ATTN_CHUNK, n_r[r], run_max + r, run_sum + r, rows.acc[r], D);
             }
-            pv_chunk(vb, D, scores, rows.acc, n_r, 0, R, 0);
+            pv_chunk(vb, D, scores, rows.acc, n_r, 0, R, 0, NULL);
         }
         for (int32_t r = 0; r < R; r++) {
             if (s0 == 0) {
@@ -286,7 +293,7 @@ ATTN_AI void attn_tile_simd(const attn_tile *a, float *work) {
  * positions of NB key blocks kb[0..NB) (offset to the head), stored at
  * sc + i * ATTN_CHUNK for row i. The same chains as qk_tile. */
 ATTN_AI void qkd_tile(const float *const *q, const int NR, const float *const *kb, const int NB, int32_t D, VEC scale,
-                      float *sc) {
+                      float *sc, const float *const *pf) {
     VEC acc[QKD_ROWS][QKD_BLOCKS * BLOCK_VECS];
     ATTN_UNROLL for (int i = 0; i < QKD_ROWS; i++) {
         if (i >= NR) break;
@@ -301,6 +308,11 @@ ATTN_AI void qkd_tile(const float *const *q, const int NR, const float *const *k
             if (v >= NB * BLOCK_VECS) break;
             k[v] = vload(kb[v / BLOCK_VECS] + (size_t)d * KV_BLOCK_TOKENS + (size_t)(v % BLOCK_VECS) * VL);
         }
+        if (pf) /* one line of each piece pf[b] (decode: read later) per line of keys */
+            ATTN_UNROLL for (int b = 0; b < QKD_BLOCKS; b++) {
+                if (b >= NB) break;
+                __builtin_prefetch(pf[b] + (size_t)d * KV_BLOCK_TOKENS, 0, 3);
+            }
         ATTN_UNROLL for (int i = 0; i < QKD_ROWS; i++) {
             if (i >= NR) break;
             const VEC qd = vbcast(q[i] + d);
@@ -321,11 +333,11 @@ ATTN_AI void qkd_tile(const float *const *q, const int NR, const float *const *k
 
 /* nr (1..QKD_ROWS) rows as a constant, so that the tile's loops unroll */
 ATTN_AI void qkd_rows(const float *const *q, int32_t nr, const float *const *kb, const int NB, int32_t D, VEC scale,
-                      float *sc) {
+                      float *sc, const float *const *pf) {
     switch (nr) {
 #define QKD_CASE(n)                                                                                                    \
     case n:                                                                                                            \
-        if (n <= QKD_ROWS) qkd_tile(q, n <= QKD_ROWS ? n : 1, kb, NB, D, scale, sc);                                  \
+        if (n <= QKD_ROWS) qkd_tile(q, n <= QKD_ROWS ? n : 1, kb, NB, D, scale, sc, pf);                              \
         break;
         QKD_CASE(1) QKD_CASE(2) QKD_CASE(3) QKD_CASE(4) QKD_CASE(5) QKD_CASE(6) QKD_CASE(7) QKD_CASE(8)
 #undef QKD_CASE
@@ -364,15 +376,18 @@ ATTN_AI void attn_part_simd(const attn_part *a, float *work) {
             for (int32_t i = 0; i < QKD_BLOCKS; i++)
                 kbase[i] = kv_keys_block(a->kv, a->layer, b0 + b + i <= b_end ? b0 + b + i : b_end);
             for (int32_t g = 0; g < Hkv; g++) {
-                const float *kb[QKD_BLOCKS];
-                for (int32_t i = 0; i < QKD_BLOCKS; i++) kb[i] = kbase[i] + (size_t)g * D * KV_BLOCK_TOKENS;
+                const float *kb[QKD_BLOCKS], *pf[QKD_BLOCKS];
+                for (int32_t i = 0; i < QKD_BLOCKS; i++) {
+                    kb[i] = kbase[i] + (size_t)g * D * KV_BLOCK_TOKENS;
+                    pf[i] = kv_values_head(a->kv, a->layer, b0 + b + i <= b_end ? b0 + b + i : b_end, g);
+                }
                 for (int32_t r = 0; r < G; r += QKD_ROWS) {
                     const float *q[QKD_ROWS];
                     const int32_t nr = G - r < QKD_ROWS ? G - r : QKD_ROWS;
                     for (int32_t i = 0; i < nr; i++) q[i] = a->q + (size_t)(g * G + r + i) * D;
                     float *sc = scores + (size_t)(g * G + r) * ATTN_CHUNK + (size_t)b * KV_BLOCK_TOKENS;
-                    if (step == QKD_BLOCKS) qkd_rows(q, nr, kb, QKD_BLOCKS, D, scale, sc);
-                    else qkd_rows(q, nr, kb, 1, D, scale, sc);
+                    if (step == QKD_BLOCKS) qkd_rows(q, nr, kb, QKD_BLOCKS, D, scale, sc, r == 0 ? pf : NULL);
+                    else qkd_rows(q, nr, kb, 1, D, scale, sc, r == 0 ? pf : NULL);
                 }
             }
         }
@@ -384,10 +399,13 @@ ATTN_AI void attn_part_simd(const attn_part *a, float *work) {
         for (int32_t b = 0; b < nb; b++) {
             const int32_t j0 = b * KV_BLOCK_TOKENS, j1 = n < j0 + KV_BLOCK_TOKENS ? n : j0 + KV_BLOCK_TOKENS;
             for (int32_t h = 0; h < G; h++) n_r[h] = j1;
+            /* the next chunk's keys of this block and head, if it is in the segment */
+            const int32_t bn = b0 + b + ATTN_CHUNK / KV_BLOCK_TOKENS, next = bn * KV_BLOCK_TOKENS < a->p1;
             for (int32_t g = 0; g < Hkv; g++) {
                 const float *vb[4]; /* pv_rows reads vb[j / KV_BLOCK_TOKENS], j in [j0, j1): only [b] */
                 for (int32_t i = 0; i < 4; i++) vb[i] = kv_values_head(a->kv, a->layer, b0 + b, g);
-                pv_chunk(vb, D, scores + (size_t)g * G * ATTN_CHUNK, acc + g * G, n_r, 0, G, j0);
+                const float *pf = next ? kv_keys_block(a->kv, a->layer, bn) + (size_t)g * D * KV_BLOCK_TOKENS : NULL;
+                pv_chunk(vb, D, scores + (size_t)g * G * ATTN_CHUNK, acc + g * G, n_r, 0, G, j0, pf);
             }
         }
     }
