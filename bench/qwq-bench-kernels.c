@@ -19,7 +19,7 @@
  * prefill: -p tokens (512) through one matrix of the shape; activations
  *   quantized once beforehand (not timed). GOP/s = 2 n_in n_out tokens / s.
  * attention: the causal attention of a prompt of N tokens (--attention,
- *   default 512 and 2048) for one layer of QwQ-32B's shape (40 query heads
+ *   default 512 and 2048; 0 skips it) for one layer of QwQ-32B's shape (40 query heads
  *   of 128 in 8 KV groups), tiles dealt round-robin to the threads as the
  *   forward pass does, keys and values already in the cache (random).
  *   GFLOP/s = 4 x 128 x 40 x (1 + 2 + ... + N) / s: the products q.k and
@@ -181,8 +181,8 @@ static int parse_options(int argc, char **argv, options *o) {
             for (const char *s = v; *s && o->n_attn_pos < 8;) {
                 size_t n = strcspn(s, ",");
                 const int pos = atoi(s);
-                if (pos < 1 || pos > 65536) return fprintf(stderr, "--attention: positions 1..65536\n"), 0;
-                o->attn_pos[o->n_attn_pos++] = pos;
+                if (pos < 0 || pos > 65536) return fprintf(stderr, "--attention: positions 0..65536\n"), 0;
+                if (pos > 0) o->attn_pos[o->n_attn_pos++] = pos; /* 0: none */
                 s += n + (s[n] == ',');
             }
         } else if (!strcmp(a, "--decode-attention")) {

@@ -34,6 +34,9 @@
  *    chunk, the keys block by block and head by head (a layer's keys of a
  *    block are one run of memory), the softmax of every row, then the
  *    values the same way, each row's p . v chain still in position order.
+ *    Each keys step prefetches the same blocks' values and each values
+ *    step the next chunk's keys of its block and head, one line per line
+ *    it reads (bench/README.md, "Decode attention at long context").
  */
 #ifndef QWQ_ATTN_SIMD_H
 #define QWQ_ATTN_SIMD_H
