@@ -353,6 +353,7 @@ typedef struct dec_attn_job {
     const kernel_table *k;
     const kv_cache *kv;
     int layers, by_segments;
+    int layer; /* the layer the segment jobs work on */
     int32_t n_pos;
     const float *q;
     float *out, *part, *work; /* work: work_floats per worker */
@@ -368,15 +369,14 @@ static void dec_attn_heads(void *ctx, int wk, int nw) {
         attn_batch_share(j->k->attention, &b, j->work + (size_t)wk * j->work_floats, wk, nw);
     }
 }
-static int dec_layer; /* the layer the two segment jobs below work on */
 static void dec_attn_parts(void *ctx, int wk, int nw) {
     const dec_attn_job *j = ctx;
-    const attn_decode d = {j->kv, dec_layer, ATT_H, ATT_HKV, ATT_D, j->n_pos, j->q, j->out + (size_t)dec_layer * ATT_H * ATT_D, j->part};
+    const attn_decode d = {j->kv, j->layer, ATT_H, ATT_HKV, ATT_D, j->n_pos, j->q, j->out + (size_t)j->layer * ATT_H * ATT_D, j->part};
     attn_decode_parts(j->k->attention_part, &d, j->work + (size_t)wk * j->work_floats, wk, nw);
 }
 static void dec_attn_merge(void *ctx, int wk, int nw) {
     const dec_attn_job *j = ctx;
-    const attn_decode d = {j->kv, dec_layer, ATT_H, ATT_HKV, ATT_D, j->n_pos, j->q, j->out + (size_t)dec_layer * ATT_H * ATT_D, j->part};
+    const attn_decode d = {j->kv, j->layer, ATT_H, ATT_HKV, ATT_D, j->n_pos, j->q, j->out + (size_t)j->layer * ATT_H * ATT_D, j->part};
     attn_decode_merge(j->k->attention_merge, &d, wk, nw);
 }
 static void dec_attn_layers(dec_attn_job *j, thread_pool *pool) {
@@ -384,7 +384,7 @@ static void dec_attn_layers(dec_attn_job *j, thread_pool *pool) {
         pool_run(pool, dec_attn_heads, j);
         return;
     }
-    for (dec_layer = 0; dec_layer < j->layers; dec_layer++) {
+    for (j->layer = 0; j->layer < j->layers; j->layer++) {
         pool_run(pool, dec_attn_parts, j);
         pool_run(pool, dec_attn_merge, j);
     }
@@ -415,7 +415,7 @@ static int bench_decode_attention(const options *o, thread_pool *const *pools, i
         for (int thi = 0; thi < o->n_threads; thi++) {
             if (o->threads[thi] > 64) continue;
             for (int seg = 1; seg >= 0; seg--) {
-                dec_attn_job j = {k, &kv, L, seg, n, q, seg ? out : ref, part, work, work_floats};
+                dec_attn_job j = {k, &kv, L, seg, 0, n, q, seg ? out : ref, part, work, work_floats};
                 double gbs[64];
                 for (int rep = -1; rep < o->reps; rep++) {
                     const double t0 = now_s();
