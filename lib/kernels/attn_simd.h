@@ -59,6 +59,8 @@
 
 enum { CHUNK_VECS = ATTN_CHUNK / VL, BLOCK_VECS = KV_BLOCK_TOKENS / VL };
 _Static_assert(QK_VECS >= 1 && CHUNK_VECS % QK_VECS == 0, "a q . k tile is a whole part of a chunk");
+_Static_assert(QKD_ROWS >= 1 && QKD_ROWS <= 8 && QKD_BLOCKS >= 1 && QKD_BLOCKS <= ATTN_CHUNK / KV_BLOCK_TOKENS,
+               "qkd_rows dispatches 1..8 rows; a decode q . k tile takes whole blocks of a chunk");
 
 /* e^x for x <= 0 (-inf and anything below VEXP_MIN give e^VEXP_MIN or 0,
  * masked by the caller): x = n ln2 + r with |r| <= ln2 / 2 (ln2 in two
