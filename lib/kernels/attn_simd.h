@@ -18,6 +18,9 @@
  *   QKD_ROWS, QKD_BLOCKS    the decode path's q . k tile: rows of one KV
  *                           head x whole key blocks (QKD_ROWS x QKD_BLOCKS
  *                           x KV_BLOCK_TOKENS / VL accumulators)
+ *   PVD_ROWS                the decode path's p . v tile takes a KV head's
+ *                           rows at once when there are at most this many
+ *                           (PVD_ROWS x (PV_VECS + 1) + 1 vector registers)
  *
  * The algorithm (per tile; see attn.h for the invariants):
  *  - Keys are stored transposed per 16-position block (kvcache.h), so the
@@ -58,6 +61,7 @@
 #endif
 
 enum { CHUNK_VECS = ATTN_CHUNK / VL, BLOCK_VECS = KV_BLOCK_TOKENS / VL };
+enum { PV_MAX_ROWS = PVD_ROWS > PV_ROWS ? PVD_ROWS : PV_ROWS };
 _Static_assert(QK_VECS >= 1 && CHUNK_VECS % QK_VECS == 0, "a q . k tile is a whole part of a chunk");
 _Static_assert(QKD_ROWS >= 1 && QKD_ROWS <= 8 && QKD_BLOCKS >= 1 && QKD_BLOCKS <= ATTN_CHUNK / KV_BLOCK_TOKENS,
                "qkd_rows dispatches 1..8 rows; a decode q . k tile takes whole blocks of a chunk");
@@ -121,8 +125,8 @@ ATTN_AI void qk_tile(const attn_tile *a, const attn_rows *rows, int32_t r0, int3
  * rows. */
 ATTN_AI void pv_piece(const float *const vb[4], int32_t D, int32_t j0, int32_t j1, const int NR,
                       const float *const *p, float *const *o, int32_t e0, const int NV, const float *pf) {
-    VEC acc[PV_ROWS][PV_VECS];
-    ATTN_UNROLL for (int r = 0; r < PV_ROWS; r++) {
+    VEC acc[PV_MAX_ROWS][PV_VECS];
+    ATTN_UNROLL for (int r = 0; r < PV_MAX_ROWS; r++) {
         if (r >= NR) break;
         ATTN_UNROLL for (int v = 0; v < PV_VECS; v++) {
             if (v >= NV) break;
@@ -136,21 +140,21 @@ ATTN_AI void pv_piece(const float *const vb[4], int32_t D, int32_t j0, int32_t j
                 if (v >= NV * VL) break;
                 __builtin_prefetch(pf + (size_t)(j % KV_BLOCK_TOKENS) * (size_t)D + (size_t)e0 + (size_t)v, 0, 3);
             }
-        VEC w[PV_ROWS];
-        ATTN_UNROLL for (int r = 0; r < PV_ROWS; r++) {
+        VEC w[PV_MAX_ROWS];
+        ATTN_UNROLL for (int r = 0; r < PV_MAX_ROWS; r++) {
             if (r >= NR) break;
             w[r] = vbcast(p[r] + j);
         }
         ATTN_UNROLL for (int v = 0; v < PV_VECS; v++) {
             if (v >= NV) break;
             const VEC x = vload(vrow + v * VL);
-            ATTN_UNROLL for (int r = 0; r < PV_ROWS; r++) {
+            ATTN_UNROLL for (int r = 0; r < PV_MAX_ROWS; r++) {
                 if (r >= NR) break;
                 acc[r][v] = vfma(w[r], x, acc[r][v]);
             }
         }
     }
-    ATTN_UNROLL for (int r = 0; r < PV_ROWS; r++) {
+    ATTN_UNROLL for (int r = 0; r < PV_MAX_ROWS; r++) {
         if (r >= NR) break;
         ATTN_UNROLL for (int v = 0; v < PV_VECS; v++) {
             if (v >= NV) break;
@@ -350,6 +354,20 @@ ATTN_AI void qkd_rows(const float *const *q, int32_t nr, const float *const *kb,
     }
 }
 
+/* p . v of nr (1..PVD_ROWS) rows as one tile, nr a constant in each case */
+ATTN_AI void pvd_rows(const float *const vb[4], int32_t D, int32_t j0, int32_t j1, int32_t nr, const float *const *p,
+                      float *const *o, const float *pf) {
+    switch (nr) {
+#define PVD_CASE(n)                                                                                                    \
+    case n:                                                                                                            \
+        if (n <= PVD_ROWS) pv_rows(vb, D, j0, j1, n <= PVD_ROWS ? n : 1, p, o, pf);                                   \
+        break;
+        PVD_CASE(1) PVD_CASE(2) PVD_CASE(3) PVD_CASE(4) PVD_CASE(5) PVD_CASE(6) PVD_CASE(7) PVD_CASE(8)
+#undef PVD_CASE
+    default: break;
+    }
+}
+
 ATTN_AI void attn_part_simd(const attn_part *a, float *work) {
     const int32_t D = a->head_dim, H = a->n_head, Hkv = a->n_head_kv, G = H / Hkv;
     if (D % VL != 0) {
@@ -410,7 +428,13 @@ ATTN_AI void attn_part_simd(const attn_part *a, float *work) {
                 const float *vb[4]; /* pv_rows reads vb[j / KV_BLOCK_TOKENS], j in [j0, j1): only [b] */
                 for (int32_t i = 0; i < 4; i++) vb[i] = kv_values_head(a->kv, a->layer, b0 + b, g);
                 const float *pf = next ? kv_keys_block(a->kv, a->layer, bn) + (size_t)g * D * KV_BLOCK_TOKENS : NULL;
-                pv_chunk(vb, D, scores + (size_t)g * G * ATTN_CHUNK, acc + g * G, n_r, 0, G, j0, pf);
+                if (G <= PVD_ROWS) { /* the head's rows in one tile: each value vector loaded once */
+                    const float *p[PVD_ROWS];
+                    for (int32_t i = 0; i < G; i++) p[i] = scores + (size_t)(g * G + i) * ATTN_CHUNK;
+                    pvd_rows(vb, D, j0, j1, G, p, acc + g * G, pf);
+                } else {
+                    pv_chunk(vb, D, scores + (size_t)g * G * ATTN_CHUNK, acc + g * G, n_r, 0, G, j0, pf);
+                }
             }
         }
     }

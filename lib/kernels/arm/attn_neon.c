@@ -14,6 +14,8 @@
 /* decode q . k: up to 6 rows x 1 key block (4 vectors): 24 accumulators */
 #define QKD_ROWS 6
 #define QKD_BLOCKS 1
+/* decode p . v: up to 3 rows x 8 vectors in one tile */
+#define PVD_ROWS 3
 
 static inline VEC vzero(void) { return vdupq_n_f32(0.0f); }
 static inline VEC vload(const float *p) { return vld1q_f32(p); }

@@ -17,6 +17,8 @@
 /* decode q . k: up to 5 rows x 1 key block (2 vectors): 10 accumulators */
 #define QKD_ROWS 5
 #define QKD_BLOCKS 1
+/* decode p . v: up to 5 rows x 2 vectors in one tile (16 registers) */
+#define PVD_ROWS 5
 
 static inline VEC vzero(void) { return _mm256_setzero_ps(); }
 static inline VEC vload(const float *p) { return _mm256_loadu_ps(p); }

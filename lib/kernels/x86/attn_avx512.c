@@ -16,6 +16,8 @@
  * rows x 1 block would be 5 chains of 128 dependent FMAs) */
 #define QKD_ROWS 8
 #define QKD_BLOCKS 2
+/* decode p . v: a KV head's rows (QwQ-32B: 5) in one tile of up to 6 x 4 vectors */
+#define PVD_ROWS 6
 
 static inline VEC vzero(void) { return _mm512_setzero_ps(); }
 static inline VEC vload(const float *p) { return _mm512_loadu_ps(p); }
