@@ -105,6 +105,19 @@ static void usage(void) {
             "                         [--decode-attention N,...] [--attn-layers L] [--json]\n");
 }
 
+/* "N,N,..." into pos[0..8) (0 adds none); 0 with a message when one is outside 0..max */
+static int parse_positions(const char *opt, const char *v, int max, int pos[8], int *n_pos) {
+    *n_pos = 0;
+    for (const char *s = v; *s && *n_pos < 8;) {
+        size_t n = strcspn(s, ",");
+        const int p = atoi(s);
+        if (p < 0 || p > max) return fprintf(stderr, "%s: positions 0..%d\n", opt, max), 0;
+        if (p > 0) pos[(*n_pos)++] = p;
+        s += n + (s[n] == ',');
+    }
+    return 1;
+}
+
 static int parse_options(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
     const uint32_t def_types[] = {QTYPE_Q4_0, QTYPE_Q8_0, QTYPE_Q4_K, QTYPE_Q6_K, QTYPE_Q5_K};
@@ -176,25 +189,11 @@ static int parse_options(int argc, char **argv, options *o) {
                 s += n + (s[n] == ',');
             }
         } else if (!strcmp(a, "--attention")) {
+            if (!parse_positions(a, v, 65536, o->attn_pos, &o->n_attn_pos)) return 0;
             i++;
-            o->n_attn_pos = 0;
-            for (const char *s = v; *s && o->n_attn_pos < 8;) {
-                size_t n = strcspn(s, ",");
-                const int pos = atoi(s);
-                if (pos < 0 || pos > 65536) return fprintf(stderr, "--attention: positions 0..65536\n"), 0;
-                if (pos > 0) o->attn_pos[o->n_attn_pos++] = pos; /* 0: none */
-                s += n + (s[n] == ',');
-            }
         } else if (!strcmp(a, "--decode-attention")) {
+            if (!parse_positions(a, v, 131072, o->dec_pos, &o->n_dec_pos)) return 0;
             i++;
-            o->n_dec_pos = 0;
-            for (const char *s = v; *s && o->n_dec_pos < 8;) {
-                size_t n = strcspn(s, ",");
-                const int pos = atoi(s);
-                if (pos < 0 || pos > 131072) return fprintf(stderr, "--decode-attention: positions 0..131072\n"), 0;
-                if (pos > 0) o->dec_pos[o->n_dec_pos++] = pos;
-                s += n + (s[n] == ',');
-            }
         } else if (!strcmp(a, "--attn-layers")) {
             o->attn_layers = atoi(v), i++;
             if (o->attn_layers < 1 || o->attn_layers > 256) return fprintf(stderr, "--attn-layers: 1..256\n"), 0;
@@ -349,44 +348,39 @@ static int bench_attention(const options *o, thread_pool *const *pools, int32_t 
     return 1;
 }
 
+/* One decoded token, one layer at a time, dealt as the forward pass deals
+ * it: by segments (attn_decode) or as tiles split by KV head (attn_batch). */
 typedef struct dec_attn_job {
     const kernel_table *k;
-    const kv_cache *kv;
-    int layers, by_segments;
-    int layer; /* the layer the segment jobs work on */
-    int32_t n_pos;
-    const float *q;
-    float *out, *part, *work; /* work: work_floats per worker */
+    attn_decode dec;    /* layer and out set per layer */
+    float *work;        /* work_floats per worker */
     size_t work_floats;
 } dec_attn_job;
 
-/* one token through every layer, dealt as the forward pass deals it */
-static void dec_attn_layers(dec_attn_job *j, thread_pool *pool);
 static void dec_attn_heads(void *ctx, int wk, int nw) {
     const dec_attn_job *j = ctx;
-    for (int l = 0; l < j->layers; l++) {
-        const attn_batch b = {j->kv, l, ATT_H, ATT_HKV, ATT_D, 1, j->n_pos - 1, j->q, j->out + (size_t)l * ATT_H * ATT_D};
-        attn_batch_share(j->k->attention, &b, j->work + (size_t)wk * j->work_floats, wk, nw);
-    }
+    const attn_decode *d = &j->dec;
+    const attn_batch b = {d->kv, d->layer, d->n_head, d->n_head_kv, d->head_dim, 1, d->n_pos - 1, d->q, d->out};
+    attn_batch_share(j->k->attention, &b, j->work + (size_t)wk * j->work_floats, wk, nw);
 }
 static void dec_attn_parts(void *ctx, int wk, int nw) {
     const dec_attn_job *j = ctx;
-    const attn_decode d = {j->kv, j->layer, ATT_H, ATT_HKV, ATT_D, j->n_pos, j->q, j->out + (size_t)j->layer * ATT_H * ATT_D, j->part};
-    attn_decode_parts(j->k->attention_part, &d, j->work + (size_t)wk * j->work_floats, wk, nw);
+    attn_decode_parts(j->k->attention_part, &j->dec, j->work + (size_t)wk * j->work_floats, wk, nw);
 }
 static void dec_attn_merge(void *ctx, int wk, int nw) {
     const dec_attn_job *j = ctx;
-    const attn_decode d = {j->kv, j->layer, ATT_H, ATT_HKV, ATT_D, j->n_pos, j->q, j->out + (size_t)j->layer * ATT_H * ATT_D, j->part};
-    attn_decode_merge(j->k->attention_merge, &d, wk, nw);
+    attn_decode_merge(j->k->attention_merge, &j->dec, wk, nw);
 }
-static void dec_attn_layers(dec_attn_job *j, thread_pool *pool) {
-    if (!j->by_segments) {
-        pool_run(pool, dec_attn_heads, j);
-        return;
-    }
-    for (j->layer = 0; j->layer < j->layers; j->layer++) {
-        pool_run(pool, dec_attn_parts, j);
-        pool_run(pool, dec_attn_merge, j);
+static void dec_attn_layers(dec_attn_job *j, thread_pool *pool, int layers, int by_segments, float *out) {
+    for (int l = 0; l < layers; l++) {
+        j->dec.layer = l;
+        j->dec.out = out + (size_t)l * ATT_H * ATT_D;
+        if (by_segments) {
+            pool_run(pool, dec_attn_parts, j);
+            pool_run(pool, dec_attn_merge, j);
+        } else {
+            pool_run(pool, dec_attn_heads, j);
+        }
     }
 }
 
@@ -395,9 +389,7 @@ static int bench_decode_attention(const options *o, thread_pool *const *pools, i
     const int L = o->attn_layers;
     kv_cache kv;
     if (kv_init(&kv, L, ATT_HKV, ATT_D, n) != QWQ_OK || kv_prepare(&kv, 0, n) != QWQ_OK) return kv_free(&kv), 0;
-    const size_t row = (size_t)ATT_H * ATT_D, work_floats = attn_work_floats(ATT_G, ATT_D) > attn_part_work_floats(ATT_H)
-                                                                ? attn_work_floats(ATT_G, ATT_D)
-                                                                : attn_part_work_floats(ATT_H);
+    const size_t row = (size_t)ATT_H * ATT_D, work_floats = attn_thread_work_floats(ATT_H, ATT_HKV, ATT_D);
     float *q = malloc(sizeof(float) * row), *out = malloc(sizeof(float) * row * (size_t)L), *ref = malloc(sizeof(float) * row * (size_t)L);
     float *kvrow = malloc(sizeof(float) * 2 * ATT_HKV * ATT_D), *work = malloc(sizeof(float) * 64 * work_floats);
     float *part = malloc(sizeof(float) * attn_decode_part_floats(n, ATT_H, ATT_D));
@@ -415,11 +407,11 @@ static int bench_decode_attention(const options *o, thread_pool *const *pools, i
         for (int thi = 0; thi < o->n_threads; thi++) {
             if (o->threads[thi] > 64) continue;
             for (int seg = 1; seg >= 0; seg--) {
-                dec_attn_job j = {k, &kv, L, seg, 0, n, q, seg ? out : ref, part, work, work_floats};
+                dec_attn_job j = {k, {&kv, 0, ATT_H, ATT_HKV, ATT_D, n, q, NULL, part}, work, work_floats};
                 double gbs[64];
                 for (int rep = -1; rep < o->reps; rep++) {
                     const double t0 = now_s();
-                    dec_attn_layers(&j, pools[thi]);
+                    dec_attn_layers(&j, pools[thi], L, seg, seg ? out : ref);
                     const double t = now_s() - t0;
                     if (rep >= 0) gbs[rep] = bytes / t / 1e9;
                 }

@@ -75,7 +75,7 @@ static void run_setup(const setup *su) {
     float *part = malloc(sizeof(float) * attn_decode_part_floats(N, H, D));
     float *dec = malloc(sizeof(float) * row), *pwork = malloc(sizeof(float) * attn_part_work_floats(H));
     REQUIRE(part && dec && pwork);
-    const float scale = 1.0f / sqrtf((float)D);
+    const float scale = attn_scale(D);
     const int32_t layer = 1;
     for (int lv = QWQ_SIMD_SCALAR; lv <= QWQ_SIMD_DOTPROD; lv++) {
         const kernel_table *kt = kernels_level((qwq_simd_level)lv);

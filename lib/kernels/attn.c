@@ -60,12 +60,11 @@ static void attend_row(const attn_tile *a, const float *q, int32_t n_pos, float 
     const int32_t D = a->head_dim;
     float *scores = work, *seg = work + ATTN_CHUNK;
     float M, S;
-    attend_segment(a->kv, a->layer, a->kv_head, D, a->scale, q, 0, n_pos < ATTN_SEGMENT ? n_pos : ATTN_SEGMENT, &M,
-                   &S, out, scores);
+    attend_segment(a->kv, a->layer, a->kv_head, D, a->scale, q, 0, attn_segment_end(0, n_pos), &M, &S, out, scores);
     for (int32_t p0 = ATTN_SEGMENT; p0 < n_pos; p0 += ATTN_SEGMENT) {
         float m, s;
-        attend_segment(a->kv, a->layer, a->kv_head, D, a->scale, q, p0,
-                       n_pos - p0 < ATTN_SEGMENT ? n_pos : p0 + ATTN_SEGMENT, &m, &s, seg, scores);
+        attend_segment(a->kv, a->layer, a->kv_head, D, a->scale, q, p0, attn_segment_end(p0, n_pos), &m, &s, seg,
+                       scores);
         merge_segment(&M, &S, out, m, s, seg, D);
     }
     const float inv = 1.0f / S;
@@ -116,7 +115,7 @@ void attn_batch_share(attn_fn fn, const attn_batch *b, float *work, int worker, 
             .group = G,
             .n_tok = b->n_tok - t0 < ATTN_TILE_TOKENS ? b->n_tok - t0 : ATTN_TILE_TOKENS,
             .first_pos = b->pos0 + t0,
-            .scale = 1.0f / sqrtf((float)D),
+            .scale = attn_scale(D),
             .q = b->q + head0,
             .q_stride = (size_t)H * (size_t)D,
             .out = b->out + head0,
@@ -138,8 +137,8 @@ void attn_decode_parts(attn_part_fn fn, const attn_decode *d, float *work, int w
             .n_head_kv = d->n_head_kv,
             .head_dim = D,
             .p0 = p0,
-            .p1 = d->n_pos - p0 < ATTN_SEGMENT ? d->n_pos : p0 + ATTN_SEGMENT,
-            .scale = 1.0f / sqrtf((float)D),
+            .p1 = attn_segment_end(p0, d->n_pos),
+            .scale = attn_scale(D),
             .q = d->q,
             .m = m + (size_t)k * H,
             .s = s + (size_t)k * H,

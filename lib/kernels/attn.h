@@ -29,6 +29,7 @@
 #ifndef QWQ_ATTN_H
 #define QWQ_ATTN_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -90,6 +91,20 @@ static inline size_t attn_work_floats(int32_t group, int32_t head_dim) {
 }
 /* Floats of workspace a segment of n_head heads needs. */
 static inline size_t attn_part_work_floats(int32_t n_head) { return (size_t)n_head * ATTN_CHUNK + 64; }
+/* Floats of workspace a thread needs for either (tiles or segments). */
+static inline size_t attn_thread_work_floats(int32_t n_head, int32_t n_head_kv, int32_t head_dim) {
+    const size_t tile = attn_work_floats(n_head / n_head_kv, head_dim), part = attn_part_work_floats(n_head);
+    return tile > part ? tile : part;
+}
+
+/* The score scale 1 / sqrt(head_dim): one definition, since tiles and
+ * segments must use the same bits. */
+static inline float attn_scale(int32_t head_dim) { return 1.0f / sqrtf((float)head_dim); }
+
+/* The end of the segment that starts at p0, for a row that sees n_pos positions. */
+static inline int32_t attn_segment_end(int32_t p0, int32_t n_pos) {
+    return n_pos - p0 < ATTN_SEGMENT ? n_pos : p0 + ATTN_SEGMENT;
+}
 
 /* The scalar reference (portable C). */
 void attn_scalar(const attn_tile *tile, float *work);
@@ -109,7 +124,7 @@ typedef struct attn_batch {
 } attn_batch;
 
 /* Worker `worker` of n_workers runs its share of the batch's tiles with fn,
- * in its own workspace of attn_work_floats(n_head / n_head_kv) floats.
+ * in its own workspace of attn_work_floats(n_head / n_head_kv, head_dim) floats.
  * Tiles of (up to ATTN_TILE_TOKENS tokens) x (one KV head with its query
  * heads) are ordered head by head and dealt out round-robin: later tokens
  * see more positions, and interleaving gives every worker a share of each

@@ -260,7 +260,7 @@ ATTN_AI void attn_tile_simd(const attn_tile *a, float *work) {
     const size_t head = (size_t)a->kv_head * (size_t)D;
     const int32_t n_last = a->first_pos + a->n_tok; /* positions the last token sees */
     for (int32_t s0 = 0; s0 < n_last; s0 += ATTN_SEGMENT) {
-        const int32_t s1 = n_last - s0 < ATTN_SEGMENT ? n_last : s0 + ATTN_SEGMENT;
+        const int32_t s1 = attn_segment_end(s0, n_last);
         for (int32_t r = 0; r < R; r++) {
             rows.acc[r] = s0 == 0 ? rows.out[r] : seg_out + (size_t)r * D;
             run_max[r] = -INFINITY;
@@ -395,14 +395,13 @@ ATTN_AI void attn_part_simd(const attn_part *a, float *work) {
         /* keys: QKD_BLOCKS blocks at a time (one at the chunk's end), every head of them in turn */
         for (int32_t b = 0, step; b < nb; b += step) {
             step = nb - b >= QKD_BLOCKS ? QKD_BLOCKS : 1;
-            const float *kbase[QKD_BLOCKS];
-            for (int32_t i = 0; i < QKD_BLOCKS; i++)
-                kbase[i] = kv_keys_block(a->kv, a->layer, b0 + b + i <= b_end ? b0 + b + i : b_end);
+            int32_t bi[QKD_BLOCKS]; /* past the end: any block (its lanes are not used) */
+            for (int32_t i = 0; i < QKD_BLOCKS; i++) bi[i] = b0 + b + i <= b_end ? b0 + b + i : b_end;
             for (int32_t g = 0; g < Hkv; g++) {
                 const float *kb[QKD_BLOCKS], *pf[QKD_BLOCKS];
                 for (int32_t i = 0; i < QKD_BLOCKS; i++) {
-                    kb[i] = kbase[i] + (size_t)g * D * KV_BLOCK_TOKENS;
-                    pf[i] = kv_values_head(a->kv, a->layer, b0 + b + i <= b_end ? b0 + b + i : b_end, g);
+                    kb[i] = kv_keys_block(a->kv, a->layer, bi[i]) + (size_t)g * D * KV_BLOCK_TOKENS;
+                    pf[i] = kv_values_head(a->kv, a->layer, bi[i], g);
                 }
                 for (int32_t r = 0; r < G; r += QKD_ROWS) {
                     const float *q[QKD_ROWS];
@@ -421,12 +420,13 @@ ATTN_AI void attn_part_simd(const attn_part *a, float *work) {
         /* values: block by block, every head of it in turn */
         for (int32_t b = 0; b < nb; b++) {
             const int32_t j0 = b * KV_BLOCK_TOKENS, j1 = n < j0 + KV_BLOCK_TOKENS ? n : j0 + KV_BLOCK_TOKENS;
-            for (int32_t h = 0; h < G; h++) n_r[h] = j1;
+            if (G > PVD_ROWS)
+                for (int32_t h = 0; h < G; h++) n_r[h] = j1;
             /* the next chunk's keys of this block and head, if it is in the segment */
             const int32_t bn = b0 + b + ATTN_CHUNK / KV_BLOCK_TOKENS, next = bn * KV_BLOCK_TOKENS < a->p1;
             for (int32_t g = 0; g < Hkv; g++) {
-                const float *vb[4]; /* pv_rows reads vb[j / KV_BLOCK_TOKENS], j in [j0, j1): only [b] */
-                for (int32_t i = 0; i < 4; i++) vb[i] = kv_values_head(a->kv, a->layer, b0 + b, g);
+                const float *v = kv_values_head(a->kv, a->layer, b0 + b, g);
+                const float *vb[4] = {v, v, v, v}; /* pv_rows reads vb[j / KV_BLOCK_TOKENS], j in [j0, j1): only [b] */
                 const float *pf = next ? kv_keys_block(a->kv, a->layer, bn) + (size_t)g * D * KV_BLOCK_TOKENS : NULL;
                 if (G <= PVD_ROWS) { /* the head's rows in one tile: each value vector loaded once */
                     const float *p[PVD_ROWS];

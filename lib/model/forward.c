@@ -97,8 +97,7 @@ qwq_status forward_scratch_new(const qwq_model *m, int32_t n_batch, int32_t n_ct
      * input is a hidden state */
     s->act[1] = (uint8_t *)scratch_array(T, (size_t)hp->n_embd + 64, &st);
     s->act[2] = (uint8_t *)scratch_array(T, (size_t)hp->n_embd + 64, &st);
-    s->attn_work_floats = attn_work_floats(hp->n_head / hp->n_head_kv, hp->head_dim);
-    if (attn_part_work_floats(hp->n_head) > s->attn_work_floats) s->attn_work_floats = attn_part_work_floats(hp->n_head);
+    s->attn_work_floats = attn_thread_work_floats(hp->n_head, hp->n_head_kv, hp->head_dim);
     s->attn_work = scratch_array((size_t)n_threads, s->attn_work_floats, &st);
     s->attn_part = scratch_array(1, attn_decode_part_floats(n_ctx, hp->n_head, hp->head_dim), &st);
     s->spans = mem_alloc_aligned(sizeof(worker_span) * (size_t)n_threads, "forward scratch");
