@@ -6,7 +6,8 @@
  *   qwq-bench-kernels [--types q4_0,q8_0,q4_K,q6_K,q5_K|all] [--levels avx512,avx2,scalar]
  *                     [--threads 1,2] [-r 5] [-p 512] [--mb 512] [--no-decode] [--no-prefill]
  *                     [--shapes 5120x5120,27648x5120,5120x27648] [--attention 512,2048]
- *                     [--no-attention] [--decode-attention 4096] [--attn-layers 16] [--json]
+ *                     [--no-attention] [--decode-attention 4096] [--attn-layers 16] [--round-robin]
+ *                     [--json]
  *
  * decode: one token (gemm with n_tok = 1) over as many copies of the matrix
  *   as fill --mb MiB (so the weights stream from memory, not from the L3),
@@ -20,8 +21,9 @@
  *   quantized once beforehand (not timed). GOP/s = 2 n_in n_out tokens / s.
  * attention: the causal attention of a prompt of N tokens (--attention,
  *   default 512 and 2048; 0 skips it) for one layer of QwQ-32B's shape (40 query heads
- *   of 128 in 8 KV groups), tiles dealt round-robin to the threads as the
- *   forward pass does, keys and values already in the cache (random).
+ *   of 128 in 8 KV groups), tiles taken by the threads from a shared
+ *   counter as the forward pass does, keys and values already in the
+ *   cache (random).
  *   GFLOP/s = 4 x 128 x 40 x (1 + 2 + ... + N) / s: the products q.k and
  *   p.v over each token's own positions, softmax not counted.
  * decode attention: one token at position N (--decode-attention, default
@@ -30,11 +32,16 @@
  *   shape, dealt as the forward pass deals it ("segments": attn_decode,
  *   the default from 2 segments on) and as tiles split by KV head
  *   ("heads": attn_batch_share). GB/s = keys and values read / s.
+ * --round-robin: the attention benchmarks also deal the tiles and segments
+ *   round-robin (attn.h without a counter; "rr" in the table, "dealing":
+ *   "...-round-robin" in the JSON), each rep timed right after the shared
+ *   counter's, so the two meet the same memory and the same neighbours.
  *
  * Every figure is the median and the min-max of -r runs (default 5) after a
  * warm-up run. Weights are random blocks with small finite scales.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +88,7 @@ typedef struct options {
     int reps, tokens, json, decode, prefill;
     int attn_pos[8], n_attn_pos;
     int dec_pos[8], n_dec_pos, attn_layers;
+    int round_robin; /* also time the attention dealt round-robin */
     size_t mb;
     shape shapes[8];
     int n_shapes;
@@ -102,7 +110,7 @@ static void usage(void) {
             "usage: qwq-bench-kernels [--types q4_0,q8_0,q4_K,q6_K,q5_K|all] [--levels avx512,avx2,scalar]\n"
             "                         [--threads 1,2] [-r REPS] [-p TOKENS] [--mb MIB] [--shapes OUTxIN,...]\n"
             "                         [--no-decode] [--no-prefill] [--attention N,...] [--no-attention]\n"
-            "                         [--decode-attention N,...] [--attn-layers L] [--json]\n");
+            "                         [--decode-attention N,...] [--attn-layers L] [--round-robin] [--json]\n");
 }
 
 /* "N,N,..." into pos[0..8) (0 adds none); 0 with a message when one is outside 0..max */
@@ -146,6 +154,7 @@ static int parse_options(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--no-decode")) o->decode = 0;
         else if (!strcmp(a, "--no-prefill")) o->prefill = 0;
         else if (!strcmp(a, "--no-attention")) o->n_attn_pos = o->n_dec_pos = 0;
+        else if (!strcmp(a, "--round-robin")) o->round_robin = 1;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(), 0;
         else if (!v) return usage(), 0;
         else if (!strcmp(a, "-r")) o->reps = atoi(v), i++;
@@ -228,6 +237,7 @@ typedef struct result {
     result_kind kind;
     int attn_pos;
     int by_segments; /* decode attention: 1 segments, 0 heads */
+    int round_robin; /* attention: dealt round-robin, not by the shared counter */
     shape sh;
     int64_t copies;
     stats v;     /* decode GB/s or prefill GOP/s */
@@ -239,12 +249,13 @@ static int n_results;
 
 static void print_result(const result *r) {
     if (r->kind == KIND_DECODE_ATTENTION)
-        printf("attn  %-7s decode  at %6d, %-8s t=%d  %6.2f GB/s (%.2f-%.2f)\n",
+        printf("attn  %-7s decode  at %6d, %-8s%s t=%d  %6.2f GB/s (%.2f-%.2f)\n",
                kernels_level_name((qwq_simd_level)r->level), r->attn_pos, r->by_segments ? "segments" : "heads",
-               r->threads, r->v.med, r->v.min, r->v.max);
+               r->round_robin ? " rr" : "   ", r->threads, r->v.med, r->v.min, r->v.max);
     else if (r->kind == KIND_ATTENTION)
-        printf("attn  %-7s prompt  %5d tokens  t=%d  %8.1f GFLOP/s  (%.1f-%.1f)\n",
-               kernels_level_name((qwq_simd_level)r->level), r->attn_pos, r->threads, r->v.med, r->v.min, r->v.max);
+        printf("attn  %-7s prompt  %5d tokens%s t=%d  %8.1f GFLOP/s  (%.1f-%.1f)\n",
+               kernels_level_name((qwq_simd_level)r->level), r->attn_pos, r->round_robin ? " rr" : "   ", r->threads,
+               r->v.med, r->v.min, r->v.max);
     else if (r->kind == KIND_PREFILL)
         printf("%-5s %-7s prefill %5ldx%-5ld t=%d  %8.1f GOP/s  (%.1f-%.1f)\n", qtype_get(r->type)->name,
                kernels_level_name((qwq_simd_level)r->level), (long)r->sh.n_out, (long)r->sh.n_in, r->threads, r->v.med,
@@ -265,16 +276,18 @@ static void print_json(const options *o) {
         const result *r = &results[i];
         if (r->kind == KIND_DECODE_ATTENTION) {
             printf("    {\"kind\": \"decode_attention\", \"level\": \"%s\", \"position\": %d, \"layers\": %d, "
-                   "\"dealing\": \"%s\", \"threads\": %d, \"gbs\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}}%s\n",
+                   "\"dealing\": \"%s%s\", \"threads\": %d, \"gbs\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}}%s\n",
                    kernels_level_name((qwq_simd_level)r->level), r->attn_pos, o->attn_layers,
-                   r->by_segments ? "segments" : "heads", r->threads, r->v.med, r->v.min, r->v.max,
+                   r->by_segments ? "segments" : "heads", r->round_robin ? "-round-robin" : "", r->threads, r->v.med,
+                   r->v.min, r->v.max,
                    i + 1 < n_results ? "," : "");
             continue;
         }
         if (r->kind == KIND_ATTENTION) {
             printf("    {\"kind\": \"attention\", \"level\": \"%s\", \"tokens\": %d, \"threads\": %d, "
-                   "\"gflops\": {\"median\": %.2f, \"min\": %.2f, \"max\": %.2f}}%s\n",
-                   kernels_level_name((qwq_simd_level)r->level), r->attn_pos, r->threads, r->v.med, r->v.min, r->v.max,
+                   "\"dealing\": \"%s\", \"gflops\": {\"median\": %.2f, \"min\": %.2f, \"max\": %.2f}}%s\n",
+                   kernels_level_name((qwq_simd_level)r->level), r->attn_pos, r->threads,
+                   r->round_robin ? "round-robin" : "shared", r->v.med, r->v.min, r->v.max,
                    i + 1 < n_results ? "," : "");
             continue;
         }
@@ -302,6 +315,7 @@ typedef struct attn_job {
     attn_fn fn;
     attn_batch batch;
     float *work; /* attn_work_floats(ATT_G, ATT_D) per worker */
+    atomic_long next; /* tiles taken (batch.next points here unless round-robin) */
 } attn_job;
 
 /* the forward pass's dealing of tiles (attn_batch_share) */
@@ -329,18 +343,25 @@ static int bench_attention(const options *o, thread_pool *const *pools, int32_t 
         if (!k) continue;
         for (int thi = 0; thi < o->n_threads; thi++) {
             if (o->threads[thi] > 64) continue;
-            attn_job j = {k->attention, {&kv, 0, ATT_H, ATT_HKV, ATT_D, n, 0, q, out}, work};
-            double gf[64];
-            for (int rep = -1; rep < o->reps; rep++) {
-                const double t0 = now_s();
-                pool_run(pools[thi], attn_work, &j);
-                const double t = now_s() - t0;
-                if (rep >= 0) gf[rep] = flops / t / 1e9;
+            attn_job j = {.fn = k->attention, .batch = {&kv, 0, ATT_H, ATT_HKV, ATT_D, n, 0, q, out, NULL}, .work = work};
+            double gf[2][64];
+            const int n_deal = o->round_robin ? 2 : 1; /* 0: shared counter, 1: round-robin */
+            for (int rep = -1; rep < o->reps; rep++)
+                for (int rr = 0; rr < n_deal; rr++) {
+                    atomic_init(&j.next, 0);
+                    j.batch.next = rr ? NULL : &j.next;
+                    const double t0 = now_s();
+                    pool_run(pools[thi], attn_work, &j);
+                    const double t = now_s() - t0;
+                    if (rep >= 0) gf[rr][rep] = flops / t / 1e9;
+                }
+            for (int rr = 0; rr < n_deal; rr++) {
+                const result r = {.level = o->levels[li], .threads = o->threads[thi], .kind = KIND_ATTENTION,
+                                  .attn_pos = n, .round_robin = rr, .copies = 1, .v = summarize(gf[rr], o->reps)};
+                results[n_results] = r;
+                if (!o->json) print_result(&results[n_results]);
+                if (n_results + 1 < (int)(sizeof results / sizeof *results)) n_results++;
             }
-            result r = {0, o->levels[li], o->threads[thi], KIND_ATTENTION, n, 0, {0, 0}, 1, summarize(gf, o->reps), {0, 0, 0, 0}};
-            results[n_results] = r;
-            if (!o->json) print_result(&results[n_results]);
-            if (n_results + 1 < (int)(sizeof results / sizeof *results)) n_results++;
         }
     }
     free(q), free(out), free(kvrow), free(work);
@@ -355,12 +376,15 @@ typedef struct dec_attn_job {
     attn_decode dec;    /* layer and out set per layer */
     float *work;        /* work_floats per worker */
     size_t work_floats;
+    atomic_long next;   /* segments or tiles taken, reset before each layer */
+    int round_robin;    /* deal them round-robin instead */
 } dec_attn_job;
 
 static void dec_attn_heads(void *ctx, int wk, int nw) {
     const dec_attn_job *j = ctx;
     const attn_decode *d = &j->dec;
-    const attn_batch b = {d->kv, d->layer, d->n_head, d->n_head_kv, d->head_dim, 1, d->n_pos - 1, d->q, d->out};
+    const attn_batch b = {d->kv,   d->layer, d->n_head, d->n_head_kv, d->head_dim, 1, d->n_pos - 1,
+                          d->q,    d->out,   d->next};
     attn_batch_share(j->k->attention, &b, j->work + (size_t)wk * j->work_floats, wk, nw);
 }
 static void dec_attn_parts(void *ctx, int wk, int nw) {
@@ -375,6 +399,8 @@ static void dec_attn_layers(dec_attn_job *j, thread_pool *pool, int layers, int 
     for (int l = 0; l < layers; l++) {
         j->dec.layer = l;
         j->dec.out = out + (size_t)l * ATT_H * ATT_D;
+        atomic_init(&j->next, 0);
+        j->dec.next = j->round_robin ? NULL : &j->next;
         if (by_segments) {
             pool_run(pool, dec_attn_parts, j);
             pool_run(pool, dec_attn_merge, j);
@@ -407,18 +433,28 @@ static int bench_decode_attention(const options *o, thread_pool *const *pools, i
         for (int thi = 0; thi < o->n_threads; thi++) {
             if (o->threads[thi] > 64) continue;
             for (int seg = 1; seg >= 0; seg--) {
-                dec_attn_job j = {k, {&kv, 0, ATT_H, ATT_HKV, ATT_D, n, q, NULL, part}, work, work_floats};
-                double gbs[64];
-                for (int rep = -1; rep < o->reps; rep++) {
-                    const double t0 = now_s();
-                    dec_attn_layers(&j, pools[thi], L, seg, seg ? out : ref);
-                    const double t = now_s() - t0;
-                    if (rep >= 0) gbs[rep] = bytes / t / 1e9;
+                dec_attn_job j = {.k = k,
+                                  .dec = {&kv, 0, ATT_H, ATT_HKV, ATT_D, n, q, NULL, part, NULL},
+                                  .work = work,
+                                  .work_floats = work_floats};
+                double gbs[2][64];
+                const int n_deal = o->round_robin ? 2 : 1; /* 0: shared counter, 1: round-robin */
+                for (int rep = -1; rep < o->reps; rep++)
+                    for (int rr = 0; rr < n_deal; rr++) {
+                        j.round_robin = rr;
+                        const double t0 = now_s();
+                        dec_attn_layers(&j, pools[thi], L, seg, seg ? out : ref);
+                        const double t = now_s() - t0;
+                        if (rep >= 0) gbs[rr][rep] = bytes / t / 1e9;
+                    }
+                for (int rr = 0; rr < n_deal; rr++) {
+                    const result r = {.level = o->levels[li], .threads = o->threads[thi], .kind = KIND_DECODE_ATTENTION,
+                                      .attn_pos = n, .by_segments = seg, .round_robin = rr, .copies = 1,
+                                      .v = summarize(gbs[rr], o->reps)};
+                    results[n_results] = r;
+                    if (!o->json) print_result(&results[n_results]);
+                    if (n_results + 1 < (int)(sizeof results / sizeof *results)) n_results++;
                 }
-                result r = {0, o->levels[li], o->threads[thi], KIND_DECODE_ATTENTION, n, seg, {0, 0}, 1, summarize(gbs, o->reps), {0, 0, 0, 0}};
-                results[n_results] = r;
-                if (!o->json) print_result(&results[n_results]);
-                if (n_results + 1 < (int)(sizeof results / sizeof *results)) n_results++;
             }
             /* the two dealings must agree to the bit (attn.h) */
             if (memcmp(out, ref, sizeof(float) * row * (size_t)L) != 0) {
@@ -497,7 +533,7 @@ int main(int argc, char **argv) {
                                 gbs[rep] = (double)((size_t)copies * mat) / td / 1e9;
                             }
                         }
-                        result r = {type, o.levels[li], o.threads[thi], KIND_DECODE, 0, 0, sh, copies, summarize(gbs, o.reps),
+                        result r = {type, o.levels[li], o.threads[thi], KIND_DECODE, 0, 0, 0, sh, copies, summarize(gbs, o.reps),
                                     summarize(pgbs, o.reps)};
                         results[n_results] = r;
                         if (!o.json) print_result(&results[n_results]);
@@ -512,7 +548,7 @@ int main(int argc, char **argv) {
                             double t = now_s() - t0;
                             if (rep >= 0) gops[rep] = 2.0 * (double)sh.n_in * (double)sh.n_out * o.tokens / t / 1e9;
                         }
-                        result r = {type, o.levels[li], o.threads[thi], KIND_PREFILL, 0, 0, sh, 1, summarize(gops, o.reps), {0, 0, 0, 0}};
+                        result r = {type, o.levels[li], o.threads[thi], KIND_PREFILL, 0, 0, 0, sh, 1, summarize(gops, o.reps), {0, 0, 0, 0}};
                         results[n_results] = r;
                         if (!o.json) print_result(&results[n_results]);
                         if (n_results + 1 < (int)(sizeof results / sizeof *results)) n_results++;

@@ -5,9 +5,12 @@
  * flat softmaxes, one and several segments. Also the invariant the forward
  * pass relies on: a row gives the same bits whatever tile it is computed in
  * (a 4-token tile or token by token) and by the decode path (segments on
- * any number of workers, then merged), so batch and decode agree.
+ * any number of workers, then merged), so batch and decode agree; and
+ * the dealing to a thread pool (attn_batch_share, attn_decode_parts), by
+ * round-robin and by the workers' shared counter.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,7 @@
 #include "harness.h"
 #include "kernels/kernels.h"
 #include "kvcache/kvcache.h"
+#include "threads/pool.h"
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 static double rnd(void) { /* splitmix64 -> [-1, 1) */
@@ -50,7 +54,29 @@ static void naive_row(const float *kvs, int32_t kv_dim, int32_t g, int32_t D, co
     free(s);
 }
 
-static void run_setup(const setup *su) {
+/* attn.h's dealing on a real pool, workers taking tiles or segments from
+ * the shared counter (next) as they come free */
+typedef struct dealt_job {
+    const kernel_table *kt;
+    attn_batch batch;
+    attn_decode decode;
+    float *work; /* work_floats per worker */
+    size_t work_floats;
+} dealt_job;
+static void batch_worker(void *ctx, int w, int nw) {
+    const dealt_job *j = ctx;
+    attn_batch_share(j->kt->attention, &j->batch, j->work + (size_t)w * j->work_floats, w, nw);
+}
+static void parts_worker(void *ctx, int w, int nw) {
+    const dealt_job *j = ctx;
+    attn_decode_parts(j->kt->attention_part, &j->decode, j->work + (size_t)w * j->work_floats, w, nw);
+}
+static void merge_worker(void *ctx, int w, int nw) {
+    const dealt_job *j = ctx;
+    attn_decode_merge(j->kt->attention_merge, &j->decode, w, nw);
+}
+
+static void run_setup(const setup *su, thread_pool *pool) {
     const int32_t D = su->D, G = su->G, Hkv = su->Hkv, H = G * Hkv, N = su->n_pos, kv_dim = Hkv * D;
     kv_cache kv;
     REQUIRE(kv_init(&kv, 2, Hkv, D, N + 40) == QWQ_OK);
@@ -74,7 +100,10 @@ static void run_setup(const setup *su) {
     float *work = malloc(sizeof(float) * attn_work_floats(G, D));
     float *part = malloc(sizeof(float) * attn_decode_part_floats(N, H, D));
     float *dec = malloc(sizeof(float) * row), *pwork = malloc(sizeof(float) * attn_part_work_floats(H));
-    REQUIRE(part && dec && pwork);
+    const size_t thread_floats = attn_thread_work_floats(H, Hkv, D);
+    float *twork = malloc(sizeof(float) * thread_floats * (size_t)pool_size(pool));
+    float *pooled = malloc(sizeof(float) * (size_t)T * row);
+    REQUIRE(part && dec && pwork && twork && pooled);
     const float scale = attn_scale(D);
     const int32_t layer = 1;
     for (int lv = QWQ_SIMD_SCALAR; lv <= QWQ_SIMD_DOTPROD; lv++) {
@@ -120,13 +149,36 @@ static void run_setup(const setup *su) {
         for (int32_t t = 0; t < T; t++)
             for (int nw = 1; nw <= 3; nw += 2) {
                 memset(dec, 0xff, sizeof(float) * row);
-                const attn_decode d = {&kv, layer, H, Hkv, D, N - T + t + 1, q + (size_t)t * row, dec, part};
+                const attn_decode d = {&kv, layer, H, Hkv, D, N - T + t + 1, q + (size_t)t * row, dec, part, NULL};
                 for (int w = 0; w < nw; w++) attn_decode_parts(kt->attention_part, &d, pwork, w, nw);
                 for (int w = 0; w < nw; w++) attn_decode_merge(kt->attention_merge, &d, w, nw);
                 CHECKF(memcmp(dec, got + (size_t)t * row, sizeof(float) * row) == 0,
                        "%s D=%d G=%d Hkv=%d n=%d: token %d decoded by segments on %d workers differs from its tile",
                        kt->name, D, G, Hkv, N - T + t + 1, t, nw);
             }
+        /* the pool's workers taking tiles and segments from a shared
+         * counter: the batch, then each token decoded, the same bits */
+        atomic_long next;
+        dealt_job j = {.kt = kt,
+                      .batch = {&kv, layer, H, Hkv, D, T, N - T, q, pooled, &next},
+                      .work = twork,
+                      .work_floats = thread_floats};
+        memset(pooled, 0xff, sizeof(float) * (size_t)T * row);
+        atomic_init(&next, 0);
+        pool_run(pool, batch_worker, &j);
+        CHECKF(memcmp(pooled, got, sizeof(float) * (size_t)T * row) == 0,
+               "%s D=%d G=%d Hkv=%d n=%d: the batch dealt to %d threads differs from its tiles", kt->name, D, G, Hkv,
+               N, pool_size(pool));
+        for (int32_t t = 0; t < T; t++) {
+            memset(dec, 0xff, sizeof(float) * row);
+            j.decode = (attn_decode){&kv, layer, H, Hkv, D, N - T + t + 1, q + (size_t)t * row, dec, part, &next};
+            atomic_init(&next, 0);
+            pool_run(pool, parts_worker, &j);
+            pool_run(pool, merge_worker, &j);
+            CHECKF(memcmp(dec, got + (size_t)t * row, sizeof(float) * row) == 0,
+                   "%s D=%d G=%d Hkv=%d n=%d: token %d decoded by %d threads differs from its tile", kt->name, D, G,
+                   Hkv, N - T + t + 1, t, pool_size(pool));
+        }
         /* values in [-1, 1]: an f32 weighted mean is good to a few 1e-7,
          * plus the f32 rounding of scores of size ~ q_scale * sqrt(D) / 3
          * that the exponential carries into the weights */
@@ -134,7 +186,7 @@ static void run_setup(const setup *su) {
         CHECKF(worst < tol, "%s D=%d G=%d Hkv=%d n=%d qscale=%g: max error %g", kt->name, D, G, Hkv, N,
                su->q_scale, worst);
     }
-    free(part), free(dec), free(pwork);
+    free(part), free(dec), free(pwork), free(twork), free(pooled);
     free(work), free(ref), free(one), free(got), free(q), free(kvs);
     kv_free(&kv);
 }
@@ -150,7 +202,10 @@ static void test_attention_levels(void) {
         {128, 5, 8, 700, 1}, {128, 5, 2, 513, 20}, {128, 8, 2, 1025, 4}, {64, 7, 2, 520, 1}, {40, 3, 2, 600, 1},
         {256, 2, 1, 270, 1}, {16, 4, 4, 300, 30}, {128, 1, 3, 260, 8},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_setup(&cases[i]);
+    thread_pool *pool = NULL;
+    REQUIRE(pool_new(3, &pool) == QWQ_OK);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_setup(&cases[i], pool);
+    pool_free(pool);
 }
 
 int main(void) {

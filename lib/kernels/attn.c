@@ -101,11 +101,21 @@ void attn_merge_scalar(const float *m, const float *s, const float *o, int32_t n
     }
 }
 
+/* A worker's first item and the one after item i: the next from the
+ * shared counter when there is one, else every n_workers-th from its own
+ * index. Either way every item runs exactly once. */
+static long first_item(atomic_long *next, int worker) {
+    return next ? atomic_fetch_add_explicit(next, 1, memory_order_relaxed) : worker;
+}
+static long next_item(atomic_long *next, long i, int n_workers) {
+    return next ? atomic_fetch_add_explicit(next, 1, memory_order_relaxed) : i + n_workers;
+}
+
 void attn_batch_share(attn_fn fn, const attn_batch *b, float *work, int worker, int n_workers) {
     const int32_t D = b->head_dim, H = b->n_head, Hkv = b->n_head_kv, G = H / Hkv;
     const long n_blocks = (b->n_tok + ATTN_TILE_TOKENS - 1) / ATTN_TILE_TOKENS;
-    for (long tile = worker; tile < n_blocks * Hkv; tile += n_workers) {
-        const int32_t t0 = (int32_t)(tile % n_blocks) * ATTN_TILE_TOKENS, g = (int32_t)(tile / n_blocks);
+    for (long tile = first_item(b->next, worker); tile < n_blocks * Hkv; tile = next_item(b->next, tile, n_workers)) {
+        const int32_t t0 = (int32_t)(n_blocks - 1 - tile % n_blocks) * ATTN_TILE_TOKENS, g = (int32_t)(tile / n_blocks);
         const size_t head0 = ((size_t)t0 * (size_t)H + (size_t)g * (size_t)G) * (size_t)D;
         const attn_tile a = {
             .kv = b->kv,
@@ -128,8 +138,8 @@ void attn_batch_share(attn_fn fn, const attn_batch *b, float *work, int worker, 
 void attn_decode_parts(attn_part_fn fn, const attn_decode *d, float *work, int worker, int n_workers) {
     const int32_t H = d->n_head, D = d->head_dim, n_seg = attn_segments(d->n_pos);
     float *m = d->part, *s = m + (size_t)n_seg * H, *o = s + (size_t)n_seg * H;
-    for (int32_t k = worker; k < n_seg; k += n_workers) {
-        const int32_t p0 = k * ATTN_SEGMENT;
+    for (long k = first_item(d->next, worker); k < n_seg; k = next_item(d->next, k, n_workers)) {
+        const int32_t p0 = (int32_t)k * ATTN_SEGMENT;
         const attn_part a = {
             .kv = d->kv,
             .layer = d->layer,

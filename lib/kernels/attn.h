@@ -30,6 +30,7 @@
 #define QWQ_ATTN_H
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -121,21 +122,28 @@ typedef struct attn_batch {
     int32_t n_tok, pos0;
     const float *q;
     float *out;
+    atomic_long *next; /* the workers' shared count of tiles taken, 0 before
+                          the job; NULL: tiles dealt round-robin */
 } attn_batch;
 
 /* Worker `worker` of n_workers runs its share of the batch's tiles with fn,
  * in its own workspace of attn_work_floats(n_head / n_head_kv, head_dim) floats.
  * Tiles of (up to ATTN_TILE_TOKENS tokens) x (one KV head with its query
- * heads) are ordered head by head and dealt out round-robin: later tokens
- * see more positions, and interleaving gives every worker a share of each
- * head's token blocks, while a worker's successive tiles read the same
- * head's keys and values (which stay in its L2: QwQ-32B shape, 512 tokens,
- * 2 threads, 1.1x against token-block order). Each row's result is
- * independent of its tile, hence of the split. */
+ * heads) are ordered head by head, and within a head from the last token
+ * block to the first (the longest first). With a shared counter (next)
+ * each worker takes the next tile when it is free, so a core that runs
+ * slower (a busy or smaller core, a vCPU whose host core is shared) takes
+ * fewer and nobody waits for it, and the short tiles come last, where they
+ * even out the finish; without one they are dealt round-robin. Either way
+ * the workers take neighbouring tiles of one head, whose keys and values
+ * then stay in the L2 (QwQ-32B shape, 512 tokens, 2 threads: 1.1x against
+ * token-block order). Each row's result is independent of its tile, hence
+ * of who computes it. */
 void attn_batch_share(attn_fn fn, const attn_batch *b, float *work, int worker, int n_workers);
 
 /* A decoded token's attention by segments (attn_part), for a thread pool:
- * first every worker runs attn_decode_parts (segments dealt round-robin,
+ * first every worker runs attn_decode_parts (each takes the next segment
+ * from the shared counter when it is free, or round-robin without one,
  * in a workspace of attn_part_work_floats(n_head)), then, after all have
  * finished, attn_decode_merge (query heads split between the workers).
  * part holds attn_decode_part_floats(...) floats. Worth it from two
@@ -147,6 +155,8 @@ typedef struct attn_decode {
     const float *q; /* head h at q + h * head_dim */
     float *out;     /* the same layout */
     float *part;    /* the segments' states */
+    atomic_long *next; /* the workers' shared count of segments taken, 0
+                          before attn_decode_parts; NULL: round-robin */
 } attn_decode;
 
 static inline int32_t attn_segments(int32_t n_pos) { return (n_pos + ATTN_SEGMENT - 1) / ATTN_SEGMENT; }

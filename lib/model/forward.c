@@ -279,6 +279,7 @@ typedef struct attention_job {
     attn_decode decode;
     float *work; /* work_floats per worker */
     size_t work_floats;
+    atomic_long next; /* tiles or segments taken (attn.h) */
 } attention_job;
 
 /* The dealing of tiles and segments to workers is attn.h's. */
@@ -306,6 +307,8 @@ static void attention(const qwq_model *m, forward_scratch *s, thread_pool *pool,
                                     s->attn_part},
                          .work = s->attn_work,
                          .work_floats = s->attn_work_floats};
+    atomic_init(&job.next, 0);
+    job.batch.next = job.decode.next = &job.next;
     if (T == 1 && attn_segments(pos0 + 1) >= 2) { /* decode, long context: by segments */
         pool_run(pool, attention_parts_worker, &job);
         pool_run(pool, attention_merge_worker, &job);
