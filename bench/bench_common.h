@@ -1,8 +1,8 @@
 /*
  * bench_common - what the bench/ tools share: the clock, medians and ranges,
  * the seeded generator, the memory-read loop of the bandwidth probes (one
- * definition, so all measure the same thing), random weights of any type
- * and a GEMM split over a thread pool by rows.
+ * definition, so all measure the same thing), random weights of any type,
+ * a GEMM split over a thread pool by rows, and each CPU's speed.
  *
  * The probe loop is a plain streaming read: eight independent 16-byte accumulators (so the
  * loop is never bound by an add chain) and a non-temporal software prefetch
@@ -14,7 +14,10 @@
 #ifndef QWQ_BENCH_COMMON_H
 #define QWQ_BENCH_COMMON_H
 
+#include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -137,6 +140,97 @@ static inline void bench_gemm_work(void *ctx, int wk, int nw) {
     int64_t r0 = (int64_t)b * ROW_GRAIN, r1 = (int64_t)e * ROW_GRAIN;
     if (r1 > j->n_out) r1 = j->n_out;
     if (r0 < r1) j->fn(j->w, j->wrb, j->act, j->arb, j->n_in, r0, r1, j->n_tok, j->y, j->n_out);
+}
+
+/* ---- each CPU's speed ------------------------------------------------------------ */
+
+/* A chain of dependent integer adds retires one add per cycle on every
+ * x86-64 and aarch64 core, so adds per second on a CPU are the clock that
+ * CPU gives this process. Under a hypervisor a vCPU whose host core is
+ * shared or throttled runs slower without any steal time showing: on the
+ * development VM one of the two vCPUs ran at 67-75% of the other for
+ * minutes (2.4-2.7 against 3.5-3.6 G adds/s, vpdpbusd in the same
+ * proportion), while /proc/stat showed no steal, and every 2-thread figure
+ * then waits for the slower. Measured on a thread pinned to each CPU in
+ * turn, about 20 ms each. */
+enum { BENCH_MAX_CPUS = 64 };
+
+typedef struct bench_cpu_speed_job {
+    int cpu;
+    double gadds; /* G adds/s; 0 when the thread could not run there */
+} bench_cpu_speed_job;
+
+static void *bench_cpu_speed_thread(void *arg) {
+    bench_cpu_speed_job *j = arg;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(j->cpu, &set);
+    if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0) return NULL;
+    sched_yield(); /* be on that CPU before the clock starts */
+    uint64_t x = 0;
+    double best = 0;
+    for (int rep = 0; rep < 4; rep++) { /* the best of 4 x 5 ms: a tick or an interrupt is not the CPU */
+        const double t0 = now_s();
+        uint64_t n = 0;
+        do {
+            for (int i = 0; i < 4096; i++) {
+#if defined(__x86_64__)
+                __asm__ volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+                                 "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0"
+                                 : "+r"(x));
+#elif defined(__aarch64__)
+                __asm__ volatile("add %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\t"
+                                 "add %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1"
+                                 : "+r"(x));
+#else
+                x += 8; /* no portable dependent chain: the figure is only a rough rate */
+                __asm__ volatile("" : "+r"(x));
+#endif
+            }
+            n += 8 * 4096;
+        } while (now_s() - t0 < 0.005);
+        const double r = (double)n / (now_s() - t0) / 1e9;
+        if (r > best) best = r;
+    }
+    j->gadds = x ? best : 0;
+    return NULL;
+}
+
+/* Each online CPU's speed in G dependent adds per second (speed[i] for CPU
+ * i, 0 where it could not be measured); returns the number of CPUs (at
+ * most BENCH_MAX_CPUS). */
+static inline int bench_cpu_speeds(double speed[BENCH_MAX_CPUS]) {
+    int n = pool_online_cpus();
+    if (n > BENCH_MAX_CPUS) n = BENCH_MAX_CPUS;
+    for (int c = 0; c < n; c++) {
+        bench_cpu_speed_job j = {c, 0};
+        pthread_t th;
+        if (pthread_create(&th, NULL, bench_cpu_speed_thread, &j) == 0) pthread_join(th, NULL);
+        speed[c] = j.gadds;
+    }
+    return n;
+}
+
+/* "3.27 / 3.57" into buf */
+static inline void bench_format_speeds(const double *speed, int n, char *buf, size_t size) {
+    size_t o = 0;
+    buf[0] = 0;
+    for (int c = 0; c < n && o < size; c++) {
+        int w = snprintf(buf + o, size - o, "%s%.2f", c ? " / " : "", speed[c]);
+        if (w < 0) break;
+        o += (size_t)w;
+    }
+}
+
+/* the slowest CPU's speed over the fastest's (1 when unknown) */
+static inline double bench_speed_spread(const double *speed, int n) {
+    double lo = 0, hi = 0;
+    for (int c = 0; c < n; c++) {
+        if (speed[c] <= 0) continue;
+        if (lo == 0 || speed[c] < lo) lo = speed[c];
+        if (speed[c] > hi) hi = speed[c];
+    }
+    return hi > 0 ? lo / hi : 1;
 }
 
 #endif

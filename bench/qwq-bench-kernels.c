@@ -268,10 +268,23 @@ static void print_result(const result *r) {
     fflush(stdout);
 }
 
+/* each CPU's speed before and after the runs (bench_common.h), G adds/s */
+static double speed0[BENCH_MAX_CPUS], speed1[BENCH_MAX_CPUS];
+static int n_cpus;
+
+static void print_speeds(FILE *f, const char *key, const double *v) {
+    fprintf(f, "  \"%s\": [", key);
+    for (int c = 0; c < n_cpus; c++) fprintf(f, "%s%.3f", c ? ", " : "", v[c]);
+    fprintf(f, "],\n");
+}
+
 static void print_json(const options *o) {
     printf("{\n  \"bench\": \"qwq-bench-kernels\",\n  \"cpu_level\": \"%s\",\n  \"reps\": %d,\n  \"prefill_tokens\": %d,\n"
-           "  \"decode_buffer_mib\": %zu,\n  \"results\": [\n",
+           "  \"decode_buffer_mib\": %zu,\n",
            kernels_level_name(kernels_detect()), o->reps, o->tokens, o->mb);
+    print_speeds(stdout, "cpu_gadds_before", speed0);
+    print_speeds(stdout, "cpu_gadds_after", speed1);
+    printf("  \"results\": [\n");
     for (int i = 0; i < n_results; i++) {
         const result *r = &results[i];
         if (r->kind == KIND_DECODE_ATTENTION) {
@@ -494,6 +507,10 @@ int main(int argc, char **argv) {
     if (!o.json)
         printf("qwq-bench-kernels: cpu level %s, %d reps (median (min-max)), decode over %zu MiB, prefill %d tokens\n",
                kernels_level_name(kernels_detect()), o.reps, o.mb, o.tokens);
+    n_cpus = bench_cpu_speeds(speed0);
+    char sp[16 * BENCH_MAX_CPUS];
+    bench_format_speeds(speed0, n_cpus, sp, sizeof sp);
+    if (!o.json) printf("cpus: %s G adds/s (each CPU's clock; again at the end)\n", sp);
 
     for (int ti = 0; ti < o.n_types; ti++) {
         const uint32_t type = o.types[ti];
@@ -561,7 +578,14 @@ int main(int argc, char **argv) {
         if (!bench_attention(&o, pools, o.attn_pos[i])) return fprintf(stderr, "attention: out of memory\n"), 1;
     for (int i = 0; i < o.n_dec_pos; i++)
         if (!bench_decode_attention(&o, pools, o.dec_pos[i])) return fprintf(stderr, "decode attention failed\n"), 1;
+    bench_cpu_speeds(speed1);
+    bench_format_speeds(speed1, n_cpus, sp, sizeof sp);
     if (o.json) print_json(&o);
+    else
+        printf("cpus: %s G adds/s at the end%s\n", sp,
+               bench_speed_spread(speed0, n_cpus) < 0.9 || bench_speed_spread(speed1, n_cpus) < 0.9
+                   ? ": the CPUs ran unevenly, and a multi-thread figure waits for the slowest"
+                   : "");
     for (int i = 0; i < o.n_threads; i++) pool_free(pools[i]);
     munmap(buf, buf_bytes);
     free(x);

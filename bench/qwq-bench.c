@@ -30,6 +30,9 @@
  *     tokens; the median of the runs is reported. On a machine whose
  *     bandwidth drifts from second to second (a shared VM), this compares
  *     the two at the same moments.
+ *  6. Each CPU's speed before and after the runs (bench_common.h): a vCPU
+ *     that the host gives less of a core slows every multi-thread figure
+ *     without showing as steal time.
  *
  * Uses the public API for everything it times, and the internal headers only
  * to count the weights the forward pass reads (model.h) and to run the probe
@@ -559,6 +562,8 @@ int main(int argc, char **argv) {
     stats pp = {0, 0, 0, 0};
     double pp_flops = 2.0 * (double)wc.layer_params * n_prompt + 2.0 * (double)wc.out_params;
     double pp_attn_flops = 2.0 * hp->n_head * hp->head_dim * (double)n_prompt * (n_prompt + 1.0) * hp->n_layer;
+    double speed0[BENCH_MAX_CPUS], speed1[BENCH_MAX_CPUS];
+    const int n_cpus = bench_cpu_speeds(speed0); /* before the runs; again after them */
     cpu_sample pp_c0 = {0, 0, 0, 0, 0}, tg_c0;
     cpu_share pp_share = {-1, -1}, tg_share = {-1, -1};
     if (n_prompt > 0) {
@@ -665,6 +670,11 @@ int main(int argc, char **argv) {
         }
     }
     rss_sample rss_end = rss_now();
+    bench_cpu_speeds(speed1);
+    char speeds0[16 * BENCH_MAX_CPUS], speeds1[16 * BENCH_MAX_CPUS];
+    bench_format_speeds(speed0, n_cpus, speeds0, sizeof speeds0);
+    bench_format_speeds(speed1, n_cpus, speeds1, sizeof speeds1);
+    const double spread0 = bench_speed_spread(speed0, n_cpus), spread1 = bench_speed_spread(speed1, n_cpus);
     long peak_kb = rss_pp.hwm_kb; /* prefill peak (the probe comes later) */
     if (rss_tg.hwm_kb > peak_kb) peak_kb = rss_tg.hwm_kb;
     if (!hwm_was_reset) peak_kb = rss_end.hwm_kb; /* includes the probe buffer */
@@ -779,8 +789,12 @@ int main(int argc, char **argv) {
                 "    \"before_best_gb_s\": %.3f,\n    \"before_median_gb_s\": %.3f,\n"
                 "    \"after_best_gb_s\": %.3f,\n    \"after_median_gb_s\": %.3f,\n"
                 "    \"gb_s\": %.3f,\n    \"median_gb_s\": %.3f,\n    \"before_cpu_others\": %.3f,\n"
-                "    \"after_cpu_others\": %.3f\n  }\n}\n",
+                "    \"after_cpu_others\": %.3f\n  },\n",
                 pb.best, pb.med, pa.best, pa.med, probe_ref, probe_ref_med, pb.others, pa.others);
+        fprintf(f, "  \"cpu_speed\": {\n");
+        json_samples(f, "    ", "before_gadds", speed0, n_cpus, "%.3f");
+        json_samples(f, "    ", "after_gadds", speed1, n_cpus, "%.3f");
+        fprintf(f, "    \"before_spread\": %.3f,\n    \"after_spread\": %.3f\n  }\n}\n", spread0, spread1);
     } else {
         printf("qwq-bench %s   %s\n", qwq_version(), ts);
         printf("model    %s\n", path);
@@ -832,15 +846,39 @@ int main(int argc, char **argv) {
                        "their median %.2f GB/s), median of %d runs\n",
                        il_e.med * 100, il_e.min * 100, il_e.max * 100, interleave, il_p.med, reps);
         }
-        if (pp_share.others >= 0 || tg_share.others >= 0 || pb.others >= 0)
-            printf("machine  other processes used %.0f%% (prefill) / %.0f%% (decode) / %.0f%% and %.0f%% (probes) of "
-                   "the CPUs, steal %.0f%% / %.0f%%%s\n",
-                   pp_share.others * 100, tg_share.others * 100, pb.others * 100, pa.others * 100,
-                   pp_share.steal * 100, tg_share.steal * 100,
-                   pp_share.others > 0.1 || tg_share.others > 0.1 || pb.others > 0.1 || pa.others > 0.1 ||
-                           pp_share.steal > 0.1 || tg_share.steal > 0.1
-                       ? ": the figures are not reliable"
-                       : "");
+        {
+            /* the parts that were measured (a share is -1 when its test did not run) */
+            char mach[256] = "", st[96] = "";
+            size_t o = 0, so = 0;
+            const struct {
+                const char *what;
+                double v;
+            } parts[] = {{"prefill", pp_share.others}, {"decode", tg_share.others}, {"probe before", pb.others},
+                         {"probe after", pa.others}},
+              steals[] = {{"prefill", pp_share.steal}, {"decode", tg_share.steal}};
+            int unreliable = 0;
+            for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
+                if (parts[i].v < 0) continue;
+                int w = snprintf(mach + o, sizeof mach - o, "%s%.0f%% (%s)", o ? " / " : "", parts[i].v * 100,
+                                 parts[i].what);
+                if (w > 0 && (size_t)w < sizeof mach - o) o += (size_t)w;
+                unreliable |= parts[i].v > 0.1;
+            }
+            for (size_t i = 0; i < sizeof steals / sizeof *steals; i++) {
+                if (steals[i].v < 0) continue;
+                int w = snprintf(st + so, sizeof st - so, "%s%.0f%% (%s)", so ? " / " : "", steals[i].v * 100,
+                                 steals[i].what);
+                if (w > 0 && (size_t)w < sizeof st - so) so += (size_t)w;
+                unreliable |= steals[i].v > 0.1;
+            }
+            if (o)
+                printf("machine  other processes used %s of the CPUs%s%s%s\n", mach, so ? ", steal " : "", st,
+                       unreliable ? ": the figures are not reliable" : "");
+        }
+        printf("cpus     %s G adds/s before the runs, %s after (a dependent add a cycle: each CPU's clock)%s\n",
+               speeds0, speeds1,
+               spread0 < 0.9 || spread1 < 0.9 ? ": the CPUs ran unevenly, and a multi-thread figure waits for the slowest"
+                                              : "");
         if (simd_used == QWQ_SIMD_SCALAR) printf("note     scalar kernels (no SIMD level in use)\n");
     }
 
