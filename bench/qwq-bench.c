@@ -419,7 +419,7 @@ static void json_samples(FILE *f, const char *ind, const char *key, const double
 static void usage(void) {
     fprintf(stderr,
             "usage: qwq-bench -m MODEL.gguf [options]\n"
-            "  -t, --threads N      threads (default: all online CPUs)\n"
+            "  -t, --threads N      threads (default: the library's, one per physical core)\n"
             "  -p, --n-prompt N     prefill batch size, ppN (default 512; 0 skips prefill)\n"
             "  -n, --n-gen N        decoded tokens, tgN (default 128; 0 skips decode)\n"
             "  -d, --depth N        decode after N tokens of context (default 0)\n"
@@ -495,7 +495,7 @@ int main(int argc, char **argv) {
         }
     }
     if (!path) { usage(); return 2; }
-    if (threads == 0) threads = pool_online_cpus();
+    if (threads == 0) threads = pool_default_threads(); /* what a session with n_threads 0 gets */
 
     cpu_desc cpu = cpu_describe();
     struct stat fst;

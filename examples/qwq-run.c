@@ -33,7 +33,7 @@ static void usage(FILE *out) {
             "  -f, --file FILE      read the user message from FILE ('-' for stdin)\n"
             "  -s, --system TEXT    a system message\n"
             "  -n, --n-predict N    most tokens to generate (default 512)\n"
-            "  -t, --threads N      threads (default: all cores)\n"
+            "  -t, --threads N      threads (default: one per physical core this process may use)\n"
             "  -c, --ctx N          context size (default 4096 or the model's)\n"
             "      --temp T         temperature (default 0.6; 0 = greedy)\n"
             "      --top-k K        (default 40)   --top-p P (default 0.95)   --min-p P (default 0)\n"

@@ -146,7 +146,10 @@ struct qwq_session_params {
      * memory is allocated in blocks as tokens arrive, not up front. */
     int32_t n_ctx;
     /* Worker threads of this session (the calling thread included).
-     * 0 = the number of online CPUs. */
+     * 0 = one per physical core among the CPUs this process may run on
+     * (its CPU affinity; a core's hardware threads count once), at most
+     * its cgroup's CPU quota: in a container limited to 2 CPUs that is
+     * 2, not the host's count. Results do not depend on it. */
     int32_t n_threads;
     /* Most tokens run through the model at once; longer batches are split
      * into chunks of this size (it bounds scratch memory). 0 = 512. */

@@ -24,7 +24,7 @@ static qwq_status resolve_params(const qwq_model *m, const qwq_session_params *i
                        out->n_ctx, train);
     if (out->n_threads < 0 || out->n_threads > 1024)
         return err_set(QWQ_ERR_INVALID_ARGUMENT, "n_threads %d is out of range [0, 1024]", out->n_threads);
-    if (out->n_threads == 0) out->n_threads = pool_online_cpus();
+    if (out->n_threads == 0) out->n_threads = pool_default_threads();
     if (out->n_batch < 0) return err_set(QWQ_ERR_INVALID_ARGUMENT, "n_batch %d is negative", out->n_batch);
     if (out->n_batch == 0) out->n_batch = 512;
     if (out->n_batch > out->n_ctx) out->n_batch = out->n_ctx;

@@ -80,7 +80,7 @@ static void *worker_main(void *p) {
 
 qwq_status pool_new(int n_threads, thread_pool **out) {
     *out = NULL;
-    if (n_threads <= 0) n_threads = pool_online_cpus();
+    if (n_threads <= 0) n_threads = pool_default_threads();
     if (n_threads > 1024) return err_set(QWQ_ERR_INVALID_ARGUMENT, "n_threads %d is more than 1024", n_threads);
     thread_pool *p = mem_calloc(1, sizeof *p, "thread pool");
     if (!p) return QWQ_ERR_OUT_OF_MEMORY;

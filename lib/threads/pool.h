@@ -26,7 +26,7 @@ typedef struct thread_pool thread_pool;
 /* fn is called once on each worker with its index in [0, n_workers). */
 typedef void (*pool_job)(void *ctx, int worker, int n_workers);
 
-/* n_threads <= 0 means the number of online CPUs. */
+/* n_threads <= 0 means pool_default_threads(). */
 qwq_status pool_new(int n_threads, thread_pool **out);
 void pool_free(thread_pool *pool); /* NULL is a no-op; joins the workers */
 int pool_size(const thread_pool *pool);
@@ -39,5 +39,23 @@ static inline void pool_split(long n, int w, int nw, long *begin, long *end) {
 }
 
 int pool_online_cpus(void);
+
+/* The default thread count (cpus.c): one per physical core among the CPUs
+ * this process may run on (sched_getaffinity; hardware threads of a core,
+ * from sysfs topology, count once), at most its cgroup's CPU quota (v2
+ * cpu.max or v1 cpu.cfs_quota_us / cpu.cfs_period_us, of its cgroup and
+ * every parent, rounded up), at least 1. Falls
+ * back to the online CPUs when the affinity cannot be read. Reads sysfs and
+ * procfs on every call. */
+int pool_default_threads(void);
+
+/* What pool_default_threads computes, from the given places (tests use a
+ * made-up tree): CPU i may be used when allowed[i] != 0 (n_cpus entries);
+ * sys_cpu is the sysfs CPU directory (cpu<i>/topology/core_cpus_list or
+ * thread_siblings_list); the quota is read from cpu.max (or the v1 pair)
+ * in cgroup_root/cgroup_path and its parents up to cgroup_root (both NULL:
+ * no quota). Missing or malformed files leave their part out. */
+int pool_threads_for(const unsigned char *allowed, int n_cpus, const char *sys_cpu, const char *cgroup_root,
+                     const char *cgroup_path);
 
 #endif
