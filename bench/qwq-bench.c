@@ -431,6 +431,8 @@ static void usage(void) {
             "  --interleave K       one probe pass before every K decoded tokens (default 8; 0: off)\n"
             "  --loads N            timed qwq_load calls (default 3)\n"
             "  --no-warm            do not read the file into the page cache before loading\n"
+            "  --large-pages        load with QWQ_LOAD_LARGE_PAGES (the first load re-reads a file cached in\n"
+            "                       4 KiB pages so that it comes back in 2 MiB pages)\n"
             "  --no-warmup          no untimed warm-up run before the timed runs\n"
             "  --seed N             seed of the random token ids (default 1)\n"
             "  -q, --quiet          no progress on stderr\n");
@@ -458,7 +460,7 @@ static const char *simd_name(int level) {
 int main(int argc, char **argv) {
     const char *path = NULL;
     int threads = 0, n_prompt = 512, n_gen = 128, depth = 0, reps = 5, json = 0, do_probe = 1, passes = 5, n_loads = 3, interleave = 8;
-    int warm = 1, warmup = 1, quiet = 0, simd = QWQ_SIMD_AUTO;
+    int warm = 1, warmup = 1, quiet = 0, simd = QWQ_SIMD_AUTO, large_pages = 0;
     uint64_t seed = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -485,6 +487,7 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--no-probe")) do_probe = 0;
         else if (!strcmp(a, "--no-warm")) warm = 0;
+        else if (!strcmp(a, "--large-pages")) large_pages = 1;
         else if (!strcmp(a, "--no-warmup")) warmup = 0;
         else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = 1;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return 0; }
@@ -513,6 +516,7 @@ int main(int argc, char **argv) {
     qwq_load_params lp;
     qwq_load_params_init(&lp);
     lp.max_simd = simd;
+    if (large_pages) lp.flags |= QWQ_LOAD_LARGE_PAGES;
     qwq_model *model = NULL;
     double load_ms[100];
     for (int i = 0; i < n_loads; i++) {
@@ -521,6 +525,8 @@ int main(int argc, char **argv) {
         double t0 = now_s();
         if (qwq_load(path, &lp, &model) != QWQ_OK) die("qwq_load");
         load_ms[i] = (now_s() - t0) * 1e3;
+        if (large_pages && i == 0 && !quiet)
+            fprintf(stderr, "qwq-bench: first load with QWQ_LOAD_LARGE_PAGES: %.1f ms\n", load_ms[0]);
     }
     stats load = summarize(load_ms, n_loads);
     rss_sample rss_load = rss_now();

@@ -22,7 +22,7 @@ typedef struct options {
     double temperature, top_p, min_p;
     int top_k;
     long long seed;
-    int raw, think, hide_reasoning, verbose;
+    int raw, think, hide_reasoning, verbose, large_pages;
 } options;
 
 static void usage(FILE *out) {
@@ -41,11 +41,14 @@ static void usage(FILE *out) {
             "      --raw            send the prompt as it is, without chat markup\n"
             "      --no-think       do not open a <think> block in the prompt\n"
             "      --hide-reasoning print only the answer\n"
+            "      --no-large-pages load without QWQ_LOAD_LARGE_PAGES (by default a model cached in 4 KiB\n"
+            "                       pages is read again into 2 MiB ones: decode is 10-30%% faster from them)\n"
             "  -v, --verbose        print model details\n");
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-    *o = (options){.n_predict = 512, .temperature = 0.6, .top_p = 0.95, .top_k = 40, .seed = -1, .think = 1};
+    *o = (options){.n_predict = 512, .temperature = 0.6, .top_p = 0.95, .top_k = 40, .seed = -1, .think = 1,
+                   .large_pages = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -75,6 +78,7 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (ARG("--no-think", "--no-think")) o->think = 0;
         else if (ARG("--hide-reasoning", "--hide-reasoning")) o->hide_reasoning = 1;
         else if (ARG("-v", "--verbose")) o->verbose = 1;
+        else if (ARG("--no-large-pages", "--no-large-pages")) o->large_pages = 0;
         else {
             fprintf(stderr, "qwq-run: unknown argument '%s'\n", a);
             return -1;
@@ -202,7 +206,10 @@ int main(int argc, char **argv) {
     }
     double t0 = now();
     qwq_model *model = NULL;
-    qwq_status st = qwq_load(o.model, NULL, &model);
+    qwq_load_params lp;
+    qwq_load_params_init(&lp);
+    if (o.large_pages) lp.flags |= QWQ_LOAD_LARGE_PAGES; /* a generation is long enough to repay the read */
+    qwq_status st = qwq_load(o.model, &lp, &model);
     if (st != QWQ_OK) {
         fprintf(stderr, "qwq-run: %s: %s\n", qwq_status_name(st), qwq_last_error());
         free(user);

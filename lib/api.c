@@ -68,7 +68,7 @@ qwq_status qwq_load(const char *path, const qwq_load_params *params, qwq_model *
         size_t n = params->struct_size < sizeof p ? params->struct_size : sizeof p;
         memcpy((char *)&p + sizeof(size_t), (const char *)params + sizeof(size_t), n - sizeof(size_t));
         p.struct_size = sizeof p;
-        if (p.flags & ~QWQ_LOAD_VOCAB_ONLY)
+        if (p.flags & ~(QWQ_LOAD_VOCAB_ONLY | QWQ_LOAD_LARGE_PAGES))
             return err_set(QWQ_ERR_INVALID_ARGUMENT, "qwq_load: unknown flags 0x%x", p.flags);
         if (p.max_simd < QWQ_SIMD_AUTO || p.max_simd > QWQ_SIMD_DOTPROD)
             return err_set(QWQ_ERR_INVALID_ARGUMENT, "qwq_load: max_simd %d is not a qwq_simd_level", p.max_simd);

@@ -257,7 +257,105 @@ static void test_files(void) {
            err_message());
 }
 
+/* ---- QWQ_LOAD_LARGE_PAGES (gguf/pages.c) ---- */
+
+#include <fcntl.h>
+#include <sys/mman.h>
+
+enum { MIB2 = 2 << 20 };
+
+/* FilePmdMapped of this process in KiB, -1 unknown */
+static long pmd_kib(void) {
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    if (!f) return -1;
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "FilePmdMapped: %ld kB", &kib) == 1) break;
+    fclose(f);
+    return kib;
+}
+
+/* n MiB of a pattern into path, written (so cached as the writes left it) */
+static int write_pattern(const char *path, size_t mib) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    uint32_t *block = malloc(1 << 20);
+    for (size_t m = 0; block && m < mib; m++) {
+        for (size_t i = 0; i < (1 << 20) / 4; i++) block[i] = (uint32_t)(m * 262144 + i) * 2654435761u;
+        fwrite(block, 1, 1 << 20, f);
+    }
+    free(block);
+    return fclose(f) == 0;
+}
+
+/* Can this kernel and filesystem give a file mapping 2 MiB pages? A file
+ * dropped from the cache and faulted in through a MADV_HUGEPAGE mapping. */
+static int large_folios_possible(const char *path) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return 0;
+    (void)fdatasync(fd);
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    void *map = mmap(NULL, 8u << 20, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) return 0;
+    (void)madvise(map, 8u << 20, MADV_HUGEPAGE);
+    const long before = pmd_kib();
+    for (size_t off = 0; off < (8u << 20); off += MIB2) (void)*(volatile unsigned char *)((char *)map + off);
+    const long after = pmd_kib();
+    munmap(map, 8u << 20);
+    return before >= 0 && after - before >= 4096; /* 2 of the 4 units */
+}
+
+static void test_large_pages(void) {
+    mkdir("build", 0755);
+    mkdir("build/tmp", 0755);
+    const char *path = "build/tmp/large-pages.bin", *probe = "build/tmp/large-pages-probe.bin";
+    const size_t mib = 24;
+    REQUIRE(write_pattern(path, mib) && write_pattern(probe, 8));
+    const int possible = large_folios_possible(probe);
+    unlink(probe);
+    int fd = open(path, O_RDONLY);
+    REQUIRE(fd >= 0);
+    const size_t size = mib << 20;
+    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    REQUIRE(map != MAP_FAILED);
+    (void)madvise(map, size, MADV_HUGEPAGE);
+    map = gguf_pages_make_large(fd, map, size);
+    close(fd);
+    REQUIRE(map != MAP_FAILED);
+    /* the same bytes, however the pages came */
+    const uint32_t *w = map;
+    size_t bad = 0;
+    for (size_t i = 0; i < size / 4; i++) bad += w[i] != (uint32_t)i * 2654435761u;
+    CHECKF(bad == 0, "%zu words differ after the mapping was redone", bad);
+    const long pmd = pmd_kib();
+    munmap(map, size);
+    const long freed = pmd - pmd_kib(); /* what the mapping had in 2 MiB pages */
+    if (possible)
+        CHECKF(freed >= (long)(mib - 2) * 1024, "only %ld of %zu KiB in 2 MiB pages after gguf_pages_make_large",
+               freed, mib * 1024);
+    else
+        fprintf(stderr, "note: this kernel or filesystem gives file mappings no 2 MiB pages; only the bytes checked\n");
+    unlink(path);
+    /* through qwq_load: the flag is accepted, and VOCAB_ONLY | LARGE_PAGES too; unknown bits are not */
+    char model_path[512];
+    if (!testdata_path(model_path, sizeof model_path, "models/qwen2-tiny-q4_0.gguf")) return;
+    qwq_load_params lp;
+    qwq_load_params_init(&lp);
+    qwq_model *m = NULL;
+    lp.flags = QWQ_LOAD_LARGE_PAGES;
+    CHECKF(qwq_load(model_path, &lp, &m) == QWQ_OK, "%s", qwq_last_error());
+    qwq_model_free(m);
+    lp.flags = QWQ_LOAD_LARGE_PAGES | QWQ_LOAD_VOCAB_ONLY;
+    CHECKF(qwq_load(model_path, &lp, &m) == QWQ_OK, "%s", qwq_last_error());
+    qwq_model_free(m);
+    lp.flags = 4u;
+    CHECK(qwq_load(model_path, &lp, &m) == QWQ_ERR_INVALID_ARGUMENT && m == NULL);
+}
+
 int main(void) {
+    RUN(test_large_pages);
     RUN(test_valid_image_loads);
     RUN(test_targeted_corruptions);
     RUN(test_truncations);

@@ -346,7 +346,9 @@ qwq_status gguf_parse(const void *data, size_t size, gguf_file **out) {
     return QWQ_OK;
 }
 
-qwq_status gguf_open(const char *path, gguf_file **out) {
+qwq_status gguf_open(const char *path, gguf_file **out) { return gguf_open_flags(path, 0, out); }
+
+qwq_status gguf_open_flags(const char *path, unsigned flags, gguf_file **out) {
     if (!out) return err_set(QWQ_ERR_INVALID_ARGUMENT, "gguf_open: out is NULL");
     *out = NULL;
     if (!path) return err_set(QWQ_ERR_INVALID_ARGUMENT, "path is NULL");
@@ -373,8 +375,10 @@ qwq_status gguf_open(const char *path, gguf_file **out) {
     size_t size = (size_t)stt.st_size;
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
-    close(fd);
-    if (map == MAP_FAILED) return err_set(QWQ_ERR_IO, "cannot map '%s' (%zu bytes): %s", path, size, strerror(e));
+    if (map == MAP_FAILED) {
+        close(fd);
+        return err_set(QWQ_ERR_IO, "cannot map '%s' (%zu bytes): %s", path, size, strerror(e));
+    }
 #ifdef MADV_HUGEPAGE
     /* Pages read from disk through this mapping then come into the page
      * cache as 2 MiB folios where the filesystem supports large folios:
@@ -383,6 +387,12 @@ qwq_status gguf_open(const char *path, gguf_file **out) {
      * harmless and ignored. */
     (void)madvise(map, size, MADV_HUGEPAGE);
 #endif
+    if (flags & GGUF_OPEN_LARGE_PAGES) {
+        map = gguf_pages_make_large(fd, map, size);
+        e = errno;
+    }
+    close(fd);
+    if (map == MAP_FAILED) return err_set(QWQ_ERR_IO, "cannot map '%s' again (%zu bytes): %s", path, size, strerror(e));
     gguf_file *f = NULL;
     qwq_status st = gguf_parse(map, size, &f);
     if (st) {

@@ -96,6 +96,19 @@ typedef struct gguf_file {
 /* Maps path read-only and parses it. QWQ_ERR_IO when it cannot be opened or
  * mapped (message names the path and errno text). */
 qwq_status gguf_open(const char *path, gguf_file **out);
+
+/* gguf_open_flags: with GGUF_OPEN_LARGE_PAGES, when most of the file sits
+ * in the page cache as 4 KiB pages, drop it from the cache and read it
+ * again through a fresh mapping, so that it comes back in 2 MiB folios
+ * (pages.c; a read of the whole file, where the filesystem gives them). */
+enum { GGUF_OPEN_LARGE_PAGES = 1 };
+qwq_status gguf_open_flags(const char *path, unsigned flags, gguf_file **out);
+
+/* pages.c: the mapping (map, size) of the open file fd, or a new mapping of
+ * it in 2 MiB page-cache folios as described above; MAP_FAILED when a new
+ * mapping could not be made (the old one is gone then). Linux; elsewhere
+ * returns map. */
+void *gguf_pages_make_large(int fd, void *map, size_t size);
 /* Parses a file image in memory; the caller keeps (data, size) alive and
  * unchanged for the life of the result. Used by tests and fuzzers. */
 qwq_status gguf_parse(const void *data, size_t size, gguf_file **out);

@@ -272,7 +272,8 @@ static qwq_status load(qwq_model *m, const char *path, const qwq_load_params *pa
 qwq_status model_load(const char *path, const qwq_load_params *params, qwq_model **out) {
     *out = NULL;
     gguf_file *f = NULL;
-    qwq_status st = gguf_open(path, &f);
+    const int large = params && (params->flags & QWQ_LOAD_LARGE_PAGES) && !(params->flags & QWQ_LOAD_VOCAB_ONLY);
+    qwq_status st = gguf_open_flags(path, large ? GGUF_OPEN_LARGE_PAGES : 0, &f);
     return st ? st : model_load_gguf(f, path, params, out);
 }
 
