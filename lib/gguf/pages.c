@@ -18,7 +18,10 @@
  * and re-reading gives a 2 MiB folio on this filesystem, then write back,
  * drop and re-read the whole file through a fresh mapping. Every step is
  * advice: anything the kernel refuses leaves the mapping as it was (still
- * a correct mapping of the same bytes).
+ * a correct mapping of the same bytes). The sampling reads the process's
+ * FilePmdMapped count before and after each fault, so another thread
+ * faulting file pages at that moment can mislead it: the cost is a re-read
+ * that was not needed or one left out, never a wrong mapping.
  */
 #include <fcntl.h>
 #include <stdint.h>
