@@ -13,13 +13,14 @@
  * drop the file from the page cache and read it again.
  *
  * That costs a read of the whole file from disk, so it is asked for, never
- * implied: sample the mapping (up to 32 faults of 2 MiB units); if most of
- * the sampled units map as 4 KiB pages, check with one unit that dropping
- * and re-reading gives a 2 MiB folio on this filesystem, then write back,
- * drop and re-read the whole file through a fresh mapping. Every step is
+ * implied: sample the mapping (up to 32 faults of 2 MiB units, spread over
+ * the file); if most of them map as 4 KiB pages, check with the first unit
+ * that dropping and re-reading gives a 2 MiB folio on this filesystem,
+ * then write back, drop and re-read the whole file through a fresh
+ * mapping. Every step is
  * advice: anything the kernel refuses leaves the mapping as it was (still
  * a correct mapping of the same bytes). The sampling reads the process's
- * FilePmdMapped count before and after each fault, so another thread
+ * FilePmdMapped count before and after the faults, so another thread
  * faulting file pages at that moment can mislead it: the cost is a re-read
  * that was not needed or one left out, never a wrong mapping.
  */
@@ -49,12 +50,13 @@ static long file_pmd_kib(void) {
     return kib;
 }
 
-/* Faults in the unit at off; whether it came mapped as one 2 MiB page. */
-static int touch_is_large(const uint8_t *map, size_t off) {
+/* Faults in the units at offs[0..n) of map; how many came mapped as one
+ * 2 MiB page each (-1 when unknown). */
+static long touch_large(const uint8_t *map, const size_t *offs, int n) {
     const long before = file_pmd_kib();
-    (void)*(const volatile uint8_t *)(map + off);
+    for (int k = 0; k < n; k++) (void)*(const volatile uint8_t *)(map + offs[k]);
     const long after = file_pmd_kib();
-    return before >= 0 && after - before >= (long)(UNIT / 1024);
+    return before < 0 || after < 0 ? -1 : (after - before) / (long)(UNIT / 1024);
 }
 
 static void *map_file(int fd, size_t size) {
@@ -67,24 +69,17 @@ void *gguf_pages_make_large(int fd, void *map, size_t size) {
     if (size < 2 * (size_t)UNIT || ((uintptr_t)map & (UNIT - 1)) != 0 || file_pmd_kib() < 0) return map;
     const size_t units = size / UNIT; /* whole units only: a partial one can never be a 2 MiB page */
     const int n = units < MAX_SAMPLES ? (int)units : MAX_SAMPLES;
-    int small = 0;
-    long small_unit = -1;
-    for (int k = 0; k < n; k++) {
-        const size_t u = n > 1 ? (units - 1) * (size_t)k / (size_t)(n - 1) : 0;
-        if (!touch_is_large(map, u * UNIT)) {
-            small++;
-            if (small_unit < 0) small_unit = (long)u;
-        }
-    }
-    if (2 * small <= n) return map; /* mostly large already */
+    size_t offs[MAX_SAMPLES];
+    for (int k = 0; k < n; k++) offs[k] = (n > 1 ? (units - 1) * (size_t)k / (size_t)(n - 1) : 0) * UNIT;
+    const long large = touch_large(map, offs, n);
+    if (large < 0 || 2 * large >= n) return map; /* unknown, or mostly large already */
     /* does a dropped unit come back large here? (one unit, not the whole file, at stake) */
-    const size_t test_off = (size_t)small_unit * UNIT;
     if (munmap(map, size) != 0) return map;
     (void)fdatasync(fd); /* dirty pages (a file just written) cannot be dropped */
-    (void)posix_fadvise(fd, (off_t)test_off, UNIT, POSIX_FADV_DONTNEED);
+    (void)posix_fadvise(fd, 0, UNIT, POSIX_FADV_DONTNEED);
     map = map_file(fd, size);
     if (map == MAP_FAILED) return MAP_FAILED;
-    if (((uintptr_t)map & (UNIT - 1)) != 0 || !touch_is_large(map, test_off)) return map;
+    if (((uintptr_t)map & (UNIT - 1)) != 0 || touch_large(map, offs, 1) != 1) return map;
     /* it does: the whole file, then fault every unit back in 2 MiB at a time */
     if (munmap(map, size) != 0) return map;
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
