@@ -139,8 +139,8 @@ typedef enum qwq_simd_level {
  * With this flag, qwq_load samples the mapping (up to 32 page faults); if
  * most of the file is in 4 KiB pages it drops the file from the page cache
  * (after writing back any dirty pages) and reads it again, which costs one
- * read of the whole file from disk (about 1.5 s per GB on the development
- * VM). It first checks with one 2 MiB unit that the filesystem gives
+ * read of the whole file from disk (0.2-1.5 s per GB on the development
+ * VM, plus the write-back for a file just written). It first checks with one 2 MiB unit that the filesystem gives
  * large pages at all; if not, or when the file is mostly in 2 MiB pages
  * already, it reads nothing more. Pages of the file mapped by other
  * processes stay as they are. A long generation gains far more than the
