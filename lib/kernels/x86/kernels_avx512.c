@@ -154,6 +154,15 @@
  * merged in one ternlog; L2 +7-10%, from memory on two threads
  * 0.93-0.98x). The Q4_K_M model decoded faster without them in 8 of 10
  * alternating runs. One thread from memory showed no loss (0.98-1.0x).
+ * Likewise a Q8_0 decode of one token with the blocks in their own byte
+ * order (a 32-byte load and insert per two blocks, no transpose; then each
+ * block's 8 partial lanes added up exactly, as integers, into the lane
+ * layout by 3 levels of unpacks and a vpermd: same bits): 1.085x with the
+ * weights in the L2 on one thread, 0.98-1.02x from memory on two threads
+ * (bench/ab: 27648 x 5120, 5120 x 27648, 5120 x 5120; 4 KiB and 2 MiB
+ * pages), so it was not kept. llama.cpp decoded the Q8_0 model 8-18%
+ * faster in the same minutes (bench/sbs), with its repacked copy of the
+ * weights.
  * Not explained: without any software prefetch the loss stayed (0.93x);
  * prefetch distances of 3-12 KiB, T0 instead of NTA and a loop-carried
  * imul chain that slows the loop did not restore it. So the cost maps
