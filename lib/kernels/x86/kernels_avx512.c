@@ -160,9 +160,9 @@
  * layout by 3 levels of unpacks and a vpermd: same bits): 1.085x with the
  * weights in the L2 on one thread, 0.98-1.02x from memory on two threads
  * (bench/ab: 27648 x 5120, 5120 x 27648, 5120 x 5120; 4 KiB and 2 MiB
- * pages), so it was not kept. llama.cpp decoded the Q8_0 model 8-18%
- * faster in the same minutes (bench/sbs), with its repacked copy of the
- * weights.
+ * pages), so it was not kept. In the same hour llama.cpp decoded the
+ * Q8_0 model 8-18% faster than this level (bench/sbs, 4 of 5 rounds); how
+ * it streams Q8_0 was not examined.
  * Not explained: without any software prefetch the loss stayed (0.93x);
  * prefetch distances of 3-12 KiB, T0 instead of NTA and a loop-carried
  * imul chain that slows the loop did not restore it. So the cost maps
