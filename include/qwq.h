@@ -132,20 +132,21 @@ typedef enum qwq_simd_level {
 
 /* Put the weights in 2 MiB pages of the page cache before returning (Linux;
  * elsewhere the flag does nothing). Decode streams the weights from the
- * mapped file, 15-30% faster from 2 MiB pages than from 4 KiB ones; a file
- * read from disk through the library's mapping gets 2 MiB pages, but one
- * already in the page cache keeps the pages it was cached in, and a file
- * just written (a model just downloaded or copied) sits in 4 KiB pages.
- * With this flag, qwq_load samples the mapping (up to 32 page faults); if
- * most of the file is in 4 KiB pages it drops the file from the page cache
- * (after writing back any dirty pages) and reads it again, which costs one
- * read of the whole file from disk (0.2-1.5 s per GB on the development
- * VM, plus the write-back for a file just written). It first checks with one 2 MiB unit that the filesystem gives
- * large pages at all; if not, or when the file is mostly in 2 MiB pages
- * already, it reads nothing more. Pages of the file mapped by other
- * processes stay as they are. A long generation gains far more than the
- * read costs (see bench/README.md, "Page size of the weights"); a program
- * that needs qwq_load to be quick leaves the flag off. */
+ * mapped file, and from 4 KiB pages it can be several times slower: the
+ * 64-layer QwQ-32B Q4_K_M file with a quarter of it in 4 KiB pages decoded
+ * at 0.64-0.82 tok/s on the development VM, and at 2.43-2.46 with all of it
+ * in 2 MiB pages. A file read from disk through the library's mapping gets
+ * 2 MiB pages, but one already in the page cache keeps the pages it was
+ * cached in, and a file just written (a model just downloaded or copied)
+ * sits largely in 4 KiB pages. With this flag, qwq_load looks at every
+ * 2 MiB of the file (0.7-0.8 s for 20 GB already cached; a file not cached
+ * is read in) and reads the parts in 4 KiB pages again from disk,
+ * after writing back any dirty pages: 2.1-2.8 s for the files above right
+ * after they were written. It first checks with one 2 MiB unit that the
+ * filesystem gives large pages at all, and reads nothing more if not. Pages
+ * of the file mapped by other processes stay as they are. A long
+ * generation gains far more than the load costs; a program that needs
+ * qwq_load to be quick and does not touch the file's pages leaves it off. */
 #define QWQ_LOAD_LARGE_PAGES 2u
 
 struct qwq_load_params {

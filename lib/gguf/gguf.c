@@ -373,6 +373,7 @@ qwq_status gguf_open_flags(const char *path, unsigned flags, gguf_file **out) {
         return err_set(QWQ_ERR_IO, "'%s' is too large to map", path);
     }
     size_t size = (size_t)stt.st_size;
+    if (flags & GGUF_OPEN_LARGE_PAGES) gguf_pages_make_large(fd, size);
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     if (map == MAP_FAILED) {
@@ -387,12 +388,7 @@ qwq_status gguf_open_flags(const char *path, unsigned flags, gguf_file **out) {
      * harmless and ignored. */
     (void)madvise(map, size, MADV_HUGEPAGE);
 #endif
-    if (flags & GGUF_OPEN_LARGE_PAGES) {
-        map = gguf_pages_make_large(fd, map, size);
-        e = errno;
-    }
     close(fd);
-    if (map == MAP_FAILED) return err_set(QWQ_ERR_IO, "cannot map '%s' again (%zu bytes): %s", path, size, strerror(e));
     gguf_file *f = NULL;
     qwq_status st = gguf_parse(map, size, &f);
     if (st) {

@@ -97,18 +97,17 @@ typedef struct gguf_file {
  * mapped (message names the path and errno text). */
 qwq_status gguf_open(const char *path, gguf_file **out);
 
-/* gguf_open_flags: with GGUF_OPEN_LARGE_PAGES, when most of the file sits
- * in the page cache as 4 KiB pages, drop it from the cache and read it
- * again through a fresh mapping, so that it comes back in 2 MiB folios
- * (pages.c; a read of the whole file, where the filesystem gives them). */
+/* gguf_open_flags: with GGUF_OPEN_LARGE_PAGES, first the parts of the file
+ * that sit in the page cache as 4 KiB pages are dropped from it and read
+ * again, so that they come back as 2 MiB folios where the filesystem
+ * gives them (pages.c). */
 enum { GGUF_OPEN_LARGE_PAGES = 1 };
 qwq_status gguf_open_flags(const char *path, unsigned flags, gguf_file **out);
 
-/* pages.c: the mapping (map, size) of the open file fd, or a new mapping of
- * it in 2 MiB page-cache folios as described above; MAP_FAILED when a new
- * mapping could not be made (the old one is gone then). Linux; elsewhere
- * returns map. */
-void *gguf_pages_make_large(int fd, void *map, size_t size);
+/* pages.c: the parts of the open file fd (size bytes) that sit in the page
+ * cache as 4 KiB pages are dropped and read back in 2 MiB folios, as
+ * described above. Linux; elsewhere it does nothing. */
+void gguf_pages_make_large(int fd, size_t size);
 /* Parses a file image in memory; the caller keeps (data, size) alive and
  * unchanged for the life of the result. Used by tests and fuzzers. */
 qwq_status gguf_parse(const void *data, size_t size, gguf_file **out);
