@@ -891,7 +891,12 @@ _Static_assert(KERNELS_DECODE_MAX_TOKENS == 3 && (int)DECODE_MAX_TOK > (int)KERN
 /* Decode prefetch: 6 KiB ahead in the weight stream, non-temporal (the
  * weights are read once; the packed activations, up to 35 KiB for rows of
  * 27648, should stay in L1). Measured against prefetcht0/t1/t2 at 1.5-16
- * KiB and none: NTA at 6 KiB was best or equal on every shape. */
+ * KiB and none: NTA at 6 KiB was best or equal on every shape. With 2 MiB
+ * pages (bench/ab, 2 threads): 12 KiB cost Q4_0 a third and Q4_K 16% on
+ * 5120 x 27648; Q6_K read the same at 4.5 KiB; Q8_0 (544-byte groups, so
+ * 6 KiB is 11 of them) read 1.04x and 1.01x at 12 KiB, but the Q8_0 model
+ * then decoded 0.88-0.97x in 4 alternating pairs, and without any prefetch
+ * Q8_0 read 0.62-0.93x. */
 enum { PF_BYTES = 6144 };
 
 AI void prefetch_group(const uint8_t *row, int64_t g, size_t WG) {
