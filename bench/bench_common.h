@@ -142,6 +142,18 @@ static inline void bench_gemm_work(void *ctx, int wk, int nw) {
     if (r0 < r1) j->fn(j->w, j->wrb, j->act, j->arb, j->n_in, r0, r1, j->n_tok, j->y, j->n_out);
 }
 
+/* "key": [v0, v1, ...], on one line of a JSON object (each value printed with fmt) */
+static inline void bench_json_samples(FILE *f, const char *ind, const char *key, const double *v, int n,
+                                      const char *fmt) {
+    char buf[64];
+    fprintf(f, "%s\"%s\": [", ind, key);
+    for (int i = 0; i < n; i++) {
+        snprintf(buf, sizeof buf, fmt, v[i]);
+        fprintf(f, "%s%s", i ? ", " : "", buf);
+    }
+    fprintf(f, "],\n");
+}
+
 /* ---- each CPU's speed ------------------------------------------------------------ */
 
 /* A chain of dependent integer adds retires one add per cycle on every

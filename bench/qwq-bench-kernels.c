@@ -272,18 +272,12 @@ static void print_result(const result *r) {
 static double speed0[BENCH_MAX_CPUS], speed1[BENCH_MAX_CPUS];
 static int n_cpus;
 
-static void print_speeds(FILE *f, const char *key, const double *v) {
-    fprintf(f, "  \"%s\": [", key);
-    for (int c = 0; c < n_cpus; c++) fprintf(f, "%s%.3f", c ? ", " : "", v[c]);
-    fprintf(f, "],\n");
-}
-
 static void print_json(const options *o) {
     printf("{\n  \"bench\": \"qwq-bench-kernels\",\n  \"cpu_level\": \"%s\",\n  \"reps\": %d,\n  \"prefill_tokens\": %d,\n"
            "  \"decode_buffer_mib\": %zu,\n",
            kernels_level_name(kernels_detect()), o->reps, o->tokens, o->mb);
-    print_speeds(stdout, "cpu_gadds_before", speed0);
-    print_speeds(stdout, "cpu_gadds_after", speed1);
+    bench_json_samples(stdout, "  ", "cpu_gadds_before", speed0, n_cpus, "%.3f");
+    bench_json_samples(stdout, "  ", "cpu_gadds_after", speed1, n_cpus, "%.3f");
     printf("  \"results\": [\n");
     for (int i = 0; i < n_results; i++) {
         const result *r = &results[i];

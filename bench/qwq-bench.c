@@ -244,6 +244,25 @@ static cpu_share cpu_share_between(cpu_sample a, cpu_sample b) {
     return r;
 }
 
+/* "3% (prefill) / 1% (decode)" into buf from the shares that were measured
+ * (-1: its test did not run); whether any was; *over set when one is above 10%. */
+typedef struct share_part {
+    const char *what;
+    double v;
+} share_part;
+
+static int format_shares(const share_part *parts, int n, char *buf, size_t size, int *over) {
+    size_t o = 0;
+    buf[0] = 0;
+    for (int i = 0; i < n; i++) {
+        if (parts[i].v < 0) continue;
+        int w = snprintf(buf + o, size - o, "%s%.0f%% (%s)", o ? " / " : "", parts[i].v * 100, parts[i].what);
+        if (w > 0 && (size_t)w < size - o) o += (size_t)w;
+        *over |= parts[i].v > 0.1;
+    }
+    return o > 0;
+}
+
 /* ---- page cache ------------------------------------------------------------------------ */
 
 /* Fraction of the file's pages in the page cache, or -1 when unknown. */
@@ -404,15 +423,6 @@ static void json_stats(FILE *f, const char *ind, const char *key, stats s, const
     fprintf(f, "\"max\": %s}%s\n", buf, last ? "" : ",");
 }
 
-static void json_samples(FILE *f, const char *ind, const char *key, const double *v, int n, const char *fmt) {
-    char buf[64];
-    fprintf(f, "%s\"%s\": [", ind, key);
-    for (int i = 0; i < n; i++) {
-        snprintf(buf, sizeof buf, fmt, v[i]);
-        fprintf(f, "%s%s", i ? ", " : "", buf);
-    }
-    fprintf(f, "],\n");
-}
 
 /* ---- main ---------------------------------------------------------------------------- */
 
@@ -677,9 +687,6 @@ int main(int argc, char **argv) {
     }
     rss_sample rss_end = rss_now();
     bench_cpu_speeds(speed1);
-    char speeds0[16 * BENCH_MAX_CPUS], speeds1[16 * BENCH_MAX_CPUS];
-    bench_format_speeds(speed0, n_cpus, speeds0, sizeof speeds0);
-    bench_format_speeds(speed1, n_cpus, speeds1, sizeof speeds1);
     const double spread0 = bench_speed_spread(speed0, n_cpus), spread1 = bench_speed_spread(speed1, n_cpus);
     long peak_kb = rss_pp.hwm_kb; /* prefill peak (the probe comes later) */
     if (rss_tg.hwm_kb > peak_kb) peak_kb = rss_tg.hwm_kb;
@@ -761,7 +768,7 @@ int main(int argc, char **argv) {
                 hwm_was_reset ? "false" : "true");
         fprintf(f, "  \"prefill\": {\n    \"test\": \"pp%d\",\n    \"n_tokens\": %d,\n    \"runs\": %d,\n", n_prompt,
                 n_prompt, n_prompt > 0 ? reps : 0);
-        json_samples(f, "    ", "tok_s_runs", pp_raw, n_prompt > 0 ? reps : 0, "%.3f");
+        bench_json_samples(f, "    ", "tok_s_runs", pp_raw, n_prompt > 0 ? reps : 0, "%.3f");
         json_stats(f, "    ", "tok_s", pp, "%.3f", 0);
         stats g = {pp.med * pp_flops / n_prompt / 1e9, pp.min * pp_flops / n_prompt / 1e9,
                    pp.max * pp_flops / n_prompt / 1e9, pp.n};
@@ -776,7 +783,7 @@ int main(int argc, char **argv) {
                 n_prompt ? pp_flops : 0.0, n_prompt ? pp_attn_flops : 0.0, pp_share.others, pp_share.steal);
         fprintf(f, "  \"decode\": {\n    \"test\": \"tg%d\",\n    \"n_tokens\": %d,\n    \"runs\": %d,\n", n_gen,
                 n_gen, n_gen > 0 ? reps : 0);
-        json_samples(f, "    ", "tok_s_runs", tg_raw, n_gen > 0 ? reps : 0, "%.3f");
+        bench_json_samples(f, "    ", "tok_s_runs", tg_raw, n_gen > 0 ? reps : 0, "%.3f");
         json_stats(f, "    ", "tok_s", tg, "%.3f", 0);
         fprintf(f,
                 "    \"depth\": %d,\n    \"read_per_token_bytes\": %llu,\n    \"kv_read_per_token_bytes\": %.0f,\n"
@@ -798,8 +805,8 @@ int main(int argc, char **argv) {
                 "    \"after_cpu_others\": %.3f\n  },\n",
                 pb.best, pb.med, pa.best, pa.med, probe_ref, probe_ref_med, pb.others, pa.others);
         fprintf(f, "  \"cpu_speed\": {\n");
-        json_samples(f, "    ", "before_gadds", speed0, n_cpus, "%.3f");
-        json_samples(f, "    ", "after_gadds", speed1, n_cpus, "%.3f");
+        bench_json_samples(f, "    ", "before_gadds", speed0, n_cpus, "%.3f");
+        bench_json_samples(f, "    ", "after_gadds", speed1, n_cpus, "%.3f");
         fprintf(f, "    \"before_spread\": %.3f,\n    \"after_spread\": %.3f\n  }\n}\n", spread0, spread1);
     } else {
         printf("qwq-bench %s   %s\n", qwq_version(), ts);
@@ -859,34 +866,20 @@ int main(int argc, char **argv) {
                        il_e.med * 100, il_e.min * 100, il_e.max * 100, interleave, il_p.med, reps);
         }
         {
-            /* the parts that were measured (a share is -1 when its test did not run) */
-            char mach[256] = "", st[96] = "";
-            size_t o = 0, so = 0;
-            const struct {
-                const char *what;
-                double v;
-            } parts[] = {{"prefill", pp_share.others}, {"decode", tg_share.others}, {"probe before", pb.others},
-                         {"probe after", pa.others}},
-              steals[] = {{"prefill", pp_share.steal}, {"decode", tg_share.steal}};
+            const share_part others[] = {{"prefill", pp_share.others}, {"decode", tg_share.others},
+                                         {"probe before", pb.others}, {"probe after", pa.others}},
+                             steals[] = {{"prefill", pp_share.steal}, {"decode", tg_share.steal}};
+            char mach[256], st[96];
             int unreliable = 0;
-            for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
-                if (parts[i].v < 0) continue;
-                int w = snprintf(mach + o, sizeof mach - o, "%s%.0f%% (%s)", o ? " / " : "", parts[i].v * 100,
-                                 parts[i].what);
-                if (w > 0 && (size_t)w < sizeof mach - o) o += (size_t)w;
-                unreliable |= parts[i].v > 0.1;
-            }
-            for (size_t i = 0; i < sizeof steals / sizeof *steals; i++) {
-                if (steals[i].v < 0) continue;
-                int w = snprintf(st + so, sizeof st - so, "%s%.0f%% (%s)", so ? " / " : "", steals[i].v * 100,
-                                 steals[i].what);
-                if (w > 0 && (size_t)w < sizeof st - so) so += (size_t)w;
-                unreliable |= steals[i].v > 0.1;
-            }
-            if (o)
-                printf("machine  other processes used %s of the CPUs%s%s%s\n", mach, so ? ", steal " : "", st,
+            const int any = format_shares(others, 4, mach, sizeof mach, &unreliable);
+            const int any_steal = format_shares(steals, 2, st, sizeof st, &unreliable);
+            if (any)
+                printf("machine  other processes used %s of the CPUs%s%s%s\n", mach, any_steal ? ", steal " : "", st,
                        unreliable ? ": the figures are not reliable" : "");
         }
+        char speeds0[16 * BENCH_MAX_CPUS], speeds1[16 * BENCH_MAX_CPUS];
+        bench_format_speeds(speed0, n_cpus, speeds0, sizeof speeds0);
+        bench_format_speeds(speed1, n_cpus, speeds1, sizeof speeds1);
         printf("cpus     %s G adds/s before the runs, %s after (a dependent add a cycle: each CPU's clock)%s\n",
                speeds0, speeds1,
                spread0 < 0.9 || spread1 < 0.9 ? ": the CPUs ran unevenly, and a multi-thread figure waits for the slowest"

@@ -264,18 +264,6 @@ static void test_files(void) {
 
 enum { MIB2 = 2 << 20 };
 
-/* FilePmdMapped of this process in KiB, -1 unknown */
-static long pmd_kib(void) {
-    FILE *f = fopen("/proc/self/smaps_rollup", "r");
-    if (!f) return -1;
-    char line[256];
-    long kib = -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "FilePmdMapped: %ld kB", &kib) == 1) break;
-    fclose(f);
-    return kib;
-}
-
 /* n MiB of a pattern into path, written (so cached as the writes left it) */
 static int write_pattern(const char *path, size_t mib) {
     FILE *f = fopen(path, "wb");
@@ -300,9 +288,9 @@ static int large_folios_possible(const char *path) {
     close(fd);
     if (map == MAP_FAILED) return 0;
     (void)madvise(map, 8u << 20, MADV_HUGEPAGE);
-    const long before = pmd_kib();
+    const long before = gguf_file_pmd_kib();
     for (size_t off = 0; off < (8u << 20); off += MIB2) (void)*(volatile unsigned char *)((char *)map + off);
-    const long after = pmd_kib();
+    const long after = gguf_file_pmd_kib();
     munmap(map, 8u << 20);
     return before >= 0 && after - before >= 4096; /* 2 of the 4 units */
 }
@@ -330,9 +318,9 @@ static void test_large_pages(void) {
     size_t bad = 0;
     for (size_t i = 0; i < size / 4; i++) bad += w[i] != (uint32_t)i * 2654435761u;
     CHECKF(bad == 0, "%zu words differ after the pages were read again", bad);
-    const long pmd = pmd_kib();
+    const long pmd = gguf_file_pmd_kib();
     munmap(map, size);
-    const long freed = pmd - pmd_kib(); /* what the mapping had in 2 MiB pages */
+    const long freed = pmd - gguf_file_pmd_kib(); /* what the mapping had in 2 MiB pages */
     if (possible)
         CHECKF(freed >= (long)(mib - 2) * 1024, "only %ld of %zu KiB in 2 MiB pages after gguf_pages_make_large",
                freed, mib * 1024);

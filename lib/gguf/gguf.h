@@ -108,6 +108,9 @@ qwq_status gguf_open_flags(const char *path, unsigned flags, gguf_file **out);
  * cache as 4 KiB pages are dropped and read back in 2 MiB folios, as
  * described above. Linux; elsewhere it does nothing. */
 void gguf_pages_make_large(int fd, size_t size);
+/* This process's file pages mapped by 2 MiB entries, in KiB (FilePmdMapped
+ * of /proc/self/smaps_rollup, Linux 4.14+); -1 when unknown. */
+long gguf_file_pmd_kib(void);
 /* Parses a file image in memory; the caller keeps (data, size) alive and
  * unchanged for the life of the result. Used by tests and fuzzers. */
 qwq_status gguf_parse(const void *data, size_t size, gguf_file **out);

@@ -45,9 +45,7 @@
 
 enum { UNIT = 2u << 20 };
 
-/* This process's file pages mapped by 2 MiB entries, in KiB (FilePmdMapped
- * of /proc/self/smaps_rollup, Linux 4.14+); -1 when unknown. */
-static long file_pmd_kib(void) {
+long gguf_file_pmd_kib(void) {
     FILE *f = fopen("/proc/self/smaps_rollup", "r");
     if (!f) return -1;
     char line[256];
@@ -79,11 +77,11 @@ static int window_open(window *w) {
  * count with the window empty, read again every 64 units (it moves only
  * when other mappings of the process change). */
 static int window_unit_is_large(window *w, int fd, size_t u, long *base) {
-    if (u % 64 == 0 || *base < 0) *base = file_pmd_kib();
+    if (u % 64 == 0 || *base < 0) *base = gguf_file_pmd_kib();
     if (mmap(w->at, UNIT, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, (off_t)(u * UNIT)) == MAP_FAILED) return -1;
     (void)madvise(w->at, UNIT, MADV_HUGEPAGE);
     (void)*(const volatile uint8_t *)w->at;
-    const long after = file_pmd_kib();
+    const long after = gguf_file_pmd_kib();
     /* back to an empty reservation: the count is base again */
     (void)mmap(w->at, UNIT, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
     if (*base < 0 || after < 0) return -1;
@@ -92,7 +90,7 @@ static int window_unit_is_large(window *w, int fd, size_t u, long *base) {
 
 void gguf_pages_make_large(int fd, size_t size) {
     const size_t units = size / UNIT; /* whole units only: a partial one can never be a 2 MiB page */
-    if (units < 2 || file_pmd_kib() < 0) return;
+    if (units < 2) return;
     unsigned char *small = calloc(units, 1);
     window w;
     if (!small || !window_open(&w)) {
@@ -125,6 +123,8 @@ done:
 }
 
 #else
+
+long gguf_file_pmd_kib(void) { return -1; }
 
 void gguf_pages_make_large(int fd, size_t size) { (void)fd, (void)size; }
 

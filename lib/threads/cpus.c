@@ -15,7 +15,6 @@
  * that is missing or malformed leaves its part out (each CPU its own core;
  * no quota), never fails the session.
  */
-#include <limits.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,11 +73,16 @@ static int core_of(const char *sys_cpu, int cpu) {
     return cpu;
 }
 
+/* read_line of the file dir/name */
+static int read_line_at(const char *dir, const char *name, char *buf, size_t size) {
+    char path[4096];
+    return snprintf(path, sizeof path, "%s/%s", dir, name) < (int)sizeof path && read_line(path, buf, size);
+}
+
 /* A whole number from the first line of dir/name; 0 when unreadable. */
 static int read_number(const char *dir, const char *name, long long *v) {
-    char path[4096], line[256], *end;
-    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) return 0;
-    if (!read_line(path, line, sizeof line)) return 0;
+    char line[256], *end;
+    if (!read_line_at(dir, name, line, sizeof line)) return 0;
     *v = strtoll(line, &end, 10);
     return end != line && *end == 0;
 }
@@ -87,9 +91,9 @@ static int read_number(const char *dir, const char *name, long long *v) {
  * a malformed file. cgroup v2: cpu.max ("max 100000" or "150000 100000");
  * v1: cpu.cfs_quota_us (-1 for none) over cpu.cfs_period_us. */
 static int quota_cpus(const char *dir) {
-    char path[4096], line[256];
+    char line[256];
     long long quota = 0, period = 0;
-    if (snprintf(path, sizeof path, "%s/cpu.max", dir) < (int)sizeof path && read_line(path, line, sizeof line)) {
+    if (read_line_at(dir, "cpu.max", line, sizeof line)) {
         char extra;
         if (sscanf(line, "%lld %lld %c", &quota, &period, &extra) != 2) return 0; /* "max 100000" too */
     } else if (!read_number(dir, "cpu.cfs_quota_us", &quota) || !read_number(dir, "cpu.cfs_period_us", &period)) {
@@ -118,18 +122,20 @@ static int cgroup_limit(const char *root, const char *path) {
 
 int pool_threads_for(const unsigned char *allowed, int n_cpus, const char *sys_cpu, const char *cgroup_root,
                      const char *cgroup_path) {
+    /* seen[core]: core_of(c) <= c, so n_cpus entries; without them every CPU counts */
     unsigned char *seen = calloc((size_t)n_cpus > 0 ? (size_t)n_cpus : 1, 1);
-    int cores = 0, cpus = 0;
+    int cores = 0;
     for (int c = 0; c < n_cpus; c++) {
         if (!allowed[c]) continue;
-        cpus++;
-        const int core = seen ? core_of(sys_cpu, c) : c;
-        if (seen && seen[core]) continue;
-        if (seen) seen[core] = 1;
+        if (seen) {
+            const int core = core_of(sys_cpu, c);
+            if (seen[core]) continue;
+            seen[core] = 1;
+        }
         cores++;
     }
     free(seen);
-    if (cores == 0) cores = cpus > 0 ? cpus : 1;
+    if (cores == 0) cores = 1; /* no CPU allowed at all */
     const int limit = cgroup_root && cgroup_path ? cgroup_limit(cgroup_root, cgroup_path) : 0;
     if (limit > 0 && limit < cores) cores = limit;
     return cores > 1024 ? 1024 : cores;
