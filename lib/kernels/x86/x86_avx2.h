@@ -140,18 +140,34 @@ AVX2_INLINE void avx2_prefetch_next(const uint8_t *w, size_t off, int64_t b, siz
 
 /* Pair lanes: lane p = r * T + t of an R x T tile (R * T <= 8) holds the
  * pair (row r, token t); lanes from R * T on are 0. by_row[r] (binary16)
- * or by_tok[t] spread over the lanes of their pairs, as f32. */
+ * or by_tok[t] spread over the lanes of their pairs, as f32.
+ * The binary16 values are put together in general registers and moved
+ * over once, then spread by one byte shuffle: word inserts, one per
+ * lane, were a third of a Q4_0 tile's instructions. */
+AVX2_INLINE __m128i avx2_words(const uint16_t *h, const int n) {
+    uint64_t lo = 0, hi = 0;
+    for (int i = 0; i < n && i < 4; i++) lo |= (uint64_t)h[i] << (16 * i);
+    for (int i = 4; i < n; i++) hi |= (uint64_t)h[i] << (16 * (i - 4));
+    return n > 4 ? _mm_set_epi64x((long long)hi, (long long)lo) : _mm_cvtsi64_si128((long long)lo);
+}
+/* the shuffle's byte 2p + b: byte b of word w(p), or 0x80 (zero) past R * T */
+#define AVX2_SPREAD_W(p) ((p) < R * T ? (by_row ? (p) / T : (p) % T) : -1)
+#define AVX2_SPREAD_B(p, b) (char)(AVX2_SPREAD_W(p) < 0 ? 0x80 : 2 * AVX2_SPREAD_W(p) + (b))
+#define AVX2_SPREAD_P(p) AVX2_SPREAD_B(p, 0), AVX2_SPREAD_B(p, 1)
+AVX2_INLINE __m256 avx2_lanes_f16(const uint16_t *h, const int R, const int T, const int by_row) {
+    if ((by_row ? R : T) == 1) return _mm256_set1_ps(_cvtsh_ss(h[0]));
+    const __m128i ctl = _mm_setr_epi8(AVX2_SPREAD_P(0), AVX2_SPREAD_P(1), AVX2_SPREAD_P(2), AVX2_SPREAD_P(3),
+                                      AVX2_SPREAD_P(4), AVX2_SPREAD_P(5), AVX2_SPREAD_P(6), AVX2_SPREAD_P(7));
+    return _mm256_cvtph_ps(_mm_shuffle_epi8(avx2_words(h, by_row ? R : T), ctl));
+}
+#undef AVX2_SPREAD_W
+#undef AVX2_SPREAD_B
+#undef AVX2_SPREAD_P
 AVX2_INLINE __m256 avx2_lanes_by_row_f16(const uint16_t *h, const int R, const int T) {
-    if (R == 1) return _mm256_set1_ps(_cvtsh_ss(h[0]));
-#define L_(p) (short)((p) < R * T ? h[(p) / T] : 0)
-    return _mm256_cvtph_ps(_mm_setr_epi16(L_(0), L_(1), L_(2), L_(3), L_(4), L_(5), L_(6), L_(7)));
-#undef L_
+    return avx2_lanes_f16(h, R, T, 1);
 }
 AVX2_INLINE __m256 avx2_lanes_by_tok_f16(const uint16_t *h, const int R, const int T) {
-    if (T == 1) return _mm256_set1_ps(_cvtsh_ss(h[0]));
-#define L_(p) (short)((p) < R * T ? h[(p) % T] : 0)
-    return _mm256_cvtph_ps(_mm_setr_epi16(L_(0), L_(1), L_(2), L_(3), L_(4), L_(5), L_(6), L_(7)));
-#undef L_
+    return avx2_lanes_f16(h, R, T, 0);
 }
 AVX2_INLINE __m256 avx2_lanes_by_row(const float *f, const int R, const int T) {
     if (R == 1) return _mm256_set1_ps(f[0]);
