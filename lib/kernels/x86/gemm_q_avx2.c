@@ -1,31 +1,31 @@
 /*
- * AVX2 gemm for the 32-element block types Q4_0, Q5_0, Q8_0 (q8_0
- * activations) and Q4_1, Q5_1 (q8_1 activations).
+ * AVX2 gemm for the 32-element block types Q5_0, Q8_0 (q8_0 activations)
+ * and Q4_1, Q5_1 (q8_1 activations); Q4_0 has its own layout
+ * (gemm_lane_avx2.c).
  *
  * A tile holds R x T <= 8 (row, token) pairs, one per f32 lane. For each
  * block, each pair's integer dot is one 256-bit maddubs over the 32 bytes
  * and a madd, the 8 int32 lanes of every pair are summed exactly into the
  * pair's lane (avx2_reduce_lanes), and then, per lane, as quant_dot.c:
- *     sum += (d_w * d_a) * (float)isum            (Q4_0, Q5_0, Q8_0)
+ *     sum += (d_w * d_a) * (float)isum            (Q5_0, Q8_0)
  *     sum += (d_w * d_a) * (float)isum + m_w * s_a  (Q4_1, Q5_1)
  * with separate multiplies and adds, in block order: the scalar
  * reference's bits, in every tile shape.
  *
- * The offset of Q4_0/Q5_0 (q - 8, q - 16) is taken off the int16 pair sums
- * as maddubs(8 or 16, a), once per token and block; Q8_0 moves the
+ * The offset of Q5_0 (q - 16) is taken off the int16 pair sums as
+ * maddubs(16, a), once per token and block; Q8_0 moves the
  * weight's sign onto the activation (maddubs(|w|, sign(a, w))).
  */
 #include "kernels/quant.h"
 #include "kernels/x86/x86_avx2.h"
 
-enum kind { Q4_0, Q5_0, Q8_0, Q4_1, Q5_1 };
+enum kind { Q5_0, Q8_0, Q4_1, Q5_1 };
 
 /* Block b of a weight row at p: unpacked (wq; wu = |wq| for Q8_0) and
  * its binary16 scale (and min). */
 AVX2_INLINE void unpack_row(const enum kind kind, const uint8_t *p, __m256i *wq, __m256i *wu, uint16_t *wd,
                             uint16_t *wm) {
     __builtin_memcpy(wd, p, 2);
-    if (kind == Q4_0) *wq = avx2_nibbles32(p + 2);
     if (kind == Q5_0) *wq = _mm256_or_si256(avx2_nibbles32(p + 6), avx2_bit16_32(p + 2));
     if (kind == Q8_0) {
         *wq = _mm256_loadu_si256((const __m256i *)(p + 2));
@@ -38,32 +38,28 @@ AVX2_INLINE void unpack_row(const enum kind kind, const uint8_t *p, __m256i *wq,
 }
 
 /* A block of an activation row at ap: its quantized values, the offset
- * correction of Q4_0/Q5_0, its binary16 scale (and sum). */
+ * correction of Q5_0, its binary16 scale (and sum). */
 AVX2_INLINE void load_act(const enum kind kind, const uint8_t *ap, size_t abytes, __m256i *aq, __m256i *corr,
                           uint16_t *ad, uint16_t *as) {
     __builtin_memcpy(ad, ap, 2);
     if (kind == Q4_1 || kind == Q5_1) __builtin_memcpy(as, ap + 2, 2);
     *aq = _mm256_loadu_si256((const __m256i *)(ap + abytes - 32));
     *corr = _mm256_setzero_si256();
-    if (kind == Q4_0) *corr = _mm256_maddubs_epi16(_mm256_set1_epi8(8), *aq);
     if (kind == Q5_0) *corr = _mm256_maddubs_epi16(_mm256_set1_epi8(16), *aq);
 }
 
-/* The products of one pair's block: int16 pair sums for Q4_0 (|any partial
- * sum of a block's products| <= 32 * 8 * 127 < 2^15, so they are reduced as
- * int16), int32 lanes for the others. */
+/* The products of one pair's block, as int32 lanes. */
 AVX2_INLINE __m256i pair_dot(const enum kind kind, __m256i wq, __m256i wu, __m256i aq, __m256i corr) {
     __m256i p16;
     if (kind == Q8_0) p16 = _mm256_maddubs_epi16(wu, _mm256_sign_epi8(aq, wq));
     else p16 = _mm256_maddubs_epi16(wq, aq);
-    if (kind == Q4_0 || kind == Q5_0) p16 = _mm256_sub_epi16(p16, corr);
-    return kind == Q4_0 ? p16 : _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+    if (kind == Q5_0) p16 = _mm256_sub_epi16(p16, corr);
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
 }
 
 AVX2_INLINE void tile_q32(const enum kind kind, const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb,
                           int64_t n_in, float *y, int64_t ys, const int cont, const int R, const int T) {
-    const size_t wbytes = kind == Q4_0   ? sizeof(block_q4_0)
-                          : kind == Q5_0 ? sizeof(block_q5_0)
+    const size_t wbytes = kind == Q5_0   ? sizeof(block_q5_0)
                           : kind == Q8_0 ? sizeof(block_q8_0)
                           : kind == Q4_1 ? sizeof(block_q4_1)
                                          : sizeof(block_q5_1);
@@ -97,8 +93,7 @@ AVX2_INLINE void tile_q32(const enum kind kind, const uint8_t *w, size_t wrb, co
                 for (int r = 0; r < R; r++) dots[r * T + t] = pair_dot(kind, wq[r], wu[r], aq, corr);
             }
         }
-        const __m256 isum =
-            _mm256_cvtepi32_ps(kind == Q4_0 ? avx2_reduce_lanes16(dots, R * T) : avx2_reduce_lanes(dots, R * T));
+        const __m256 isum = _mm256_cvtepi32_ps(avx2_reduce_lanes(dots, R * T));
         const __m256 d = _mm256_mul_ps(avx2_lanes_by_row_f16(wd, R, T), avx2_lanes_by_tok_f16(ad, R, T));
         __m256 term = _mm256_mul_ps(d, isum);
         if (has_min)
@@ -113,19 +108,16 @@ AVX2_INLINE void tile_q32(const enum kind kind, const uint8_t *w, size_t wrb, co
                                  float *y, int64_t ys, const int cont, const int R, const int T) {                         \
         tile_q32(kind, w, wrb, a, arb, n_in, y, ys, cont, R, T);                                                 \
     }
-BODY(Q4_0)
 BODY(Q5_0)
 BODY(Q8_0)
 BODY(Q4_1)
 BODY(Q5_1)
 
-AVX2_TILES_PAIRS(q4_0, tile_Q4_0, QTYPE_Q4_0)
 AVX2_TILES_PAIRS(q5_0, tile_Q5_0, QTYPE_Q5_0)
 AVX2_TILES_PAIRS(q8_0, tile_Q8_0, QTYPE_Q8_0)
 AVX2_TILES_PAIRS(q4_1, tile_Q4_1, QTYPE_Q4_1)
 AVX2_TILES_PAIRS(q5_1, tile_Q5_1, QTYPE_Q5_1)
 
-AVX2_GEMM(q4_0)
 AVX2_GEMM(q5_0)
 AVX2_GEMM(q8_0)
 AVX2_GEMM(q4_1)

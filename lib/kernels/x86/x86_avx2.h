@@ -9,7 +9,7 @@
  *    R consecutive weight rows and T consecutive tokens over a run of
  *    blocks. A result never depends on r0, r1, n_tok, the thread count or
  *    on which tile computed it:
- *      quantized types: a tile keeps one (row, token) pair per f32 lane
+ *      quantized types but Q4_0: a tile keeps one (row, token) pair per f32 lane
  *      (R * T <= 8). Each block's integer dot of a pair is summed exactly
  *      into its lane and scaled and added with quant_dot.c's f32
  *      operations in quant_dot.c's order, so every pair gets the scalar
@@ -18,6 +18,10 @@
  *      float types: every tile shape runs the same f32/f64 operations per
  *      pair (f32 FMA over fixed 256-element chunks into f64 lanes, a fixed
  *      final sum); they differ from the scalar's f64 sum by rounding only.
+ *    Q4_0 is not tiled this way: gemm_lane_avx2.c keeps one block per lane
+ *    and sums in 4096-element chunks (its own invariants there), which
+ *    differs from the scalar's order by rounding only and likewise never
+ *    depends on the split or the batching.
  *  - Integer dot products use maddubs (u8 x s8 -> s16 pairs) and madd.
  *    maddubs saturates at +-32767: its unsigned operand is at most 63 for
  *    the K types and 4/5-bit types, and |w| <= 128 (sign moved onto the
@@ -109,22 +113,6 @@ AVX2_INLINE __m256i avx2_reduce_lanes(const __m256i *v, const int n) {
     return _mm256_add_epi32(_mm256_permute2x128_si256(e, f, 0x20), _mm256_permute2x128_si256(e, f, 0x31));
 }
 
-/* As avx2_reduce_lanes for 16 int16 lanes per v[i], when every partial sum
- * of a v[i]'s lanes fits in int16 (the caller's bound). */
-AVX2_INLINE __m256i avx2_reduce_lanes16(const __m256i *v, const int n) {
-    const __m256i z = _mm256_setzero_si256();
-    if (n == 1) {
-        const __m256i s = _mm256_madd_epi16(v[0], _mm256_set1_epi16(1));
-        return avx2_reduce_lanes(&s, 1);
-    }
-    const __m256i a = _mm256_hadd_epi16(v[0], v[1]);
-    const __m256i b = n > 2 ? _mm256_hadd_epi16(v[2], n > 3 ? v[3] : z) : z;
-    const __m256i c = n > 4 ? _mm256_hadd_epi16(v[4], n > 5 ? v[5] : z) : z;
-    const __m256i d = n > 6 ? _mm256_hadd_epi16(v[6], n > 7 ? v[7] : z) : z;
-    const __m256i g = _mm256_hadd_epi16(_mm256_hadd_epi16(a, b), _mm256_hadd_epi16(c, d));
-    return _mm256_cvtepi16_epi32(_mm_add_epi16(_mm256_castsi256_si128(g), _mm256_extracti128_si256(g, 1)));
-}
-
 /* Prefetches the part of the next tile's rows (the R rows after this
  * tile's, contiguous in memory: bytes [off, off + R * wrb) from w, off =
  * R * wrb) that matches block b of this tile: [off + b * L, off + (b + 1) *
@@ -143,7 +131,7 @@ AVX2_INLINE void avx2_prefetch_next(const uint8_t *w, size_t off, int64_t b, siz
  * or by_tok[t] spread over the lanes of their pairs, as f32.
  * The binary16 values are put together in general registers and moved
  * over once, then spread by one byte shuffle: word inserts, one per
- * lane, were a third of a Q4_0 tile's instructions. */
+ * lane, were a third of a 4 x 2 tile's instructions. */
 AVX2_INLINE __m128i avx2_words(const uint16_t *h, const int n) {
     uint64_t lo = 0, hi = 0;
     for (int i = 0; i < n && i < 4; i++) lo |= (uint64_t)h[i] << (16 * i);

@@ -1,0 +1,312 @@
+/*
+ * gemm_lane_avx2 - AVX2 gemm of Q4_0 weights (q8_0 activations) in the
+ * lane layout of the AVX-512 level: one 32-element block per 32-bit lane,
+ * so that each block's integer dot builds up inside its own lane and no
+ * block needs a horizontal sum.
+ *
+ *  - A group is 8 consecutive blocks (256 elements); lane L holds block L
+ *    of the group. Step s (0..7) holds elements 4s .. 4s + 3 of every
+ *    block: the low nibbles of qs dword s (s < 4) or the high nibbles of
+ *    dword s - 4, and qs dword s of the activations.
+ *  - Per (row, token) and group: I = the exact integer dot of each lane's
+ *    block: maddubs of the nibbles (0..15) with the activations, summed as
+ *    int16 over the 8 steps (|sum| <= 8 * 2 * 15 * 127 < 2^15), one madd
+ *    into int32, plus -8 * sum(a) of the block. Then in f32, lane by lane,
+ *    F = fma(float(I), dw * da, F).
+ *  - Rows are cut in chunks of 4096 elements (16 groups; a partial last
+ *    group is zero-padded, its scales 0). F starts at 0 in every chunk
+ *    and is summed by avx2_hsum; y = 0 + chunk0 + chunk1 + ... in order.
+ *
+ * Every (row, token) goes through these operations whatever the row range,
+ * the number of tokens and the blocking, so results do not depend on the
+ * threads or the batching. They differ from the scalar's per-block f32
+ * order by rounding only (tests: within 1e-5 of sum |w * a|).
+ *
+ * Activations are packed once per call into the layout (per token and
+ * group: the 8 steps, the blocks' -8 * sum(a) as int32, their scales as
+ * f32: LANE_PAB bytes). A decoded token streams the rows, unpacking each
+ * group in registers (long rows four at a time, group by group, so that a
+ * group's activations are read from L1 by all four). A prefill goes chunk
+ * by chunk: tokens in blocks whose packed chunk stays in L2, rows in
+ * blocks of LANE_RB whose chunk is unpacked once into a buffer that tiles
+ * of 3 tokens then read.
+ *
+ * Measured against the pair tiles (gemm_q_avx2.c: a (row, token) pair per
+ * lane and a horizontal sum of every block), qwq-bench-kernels --levels
+ * avx2, alternating, Zen 5: prefill 1.24-1.46x on one thread (5120 x 5120,
+ * 27648 x 5120, 5120 x 27648); decode 1.07-1.15x on short rows, 0.96-1.0x
+ * on 27648-element ones. Q8_0 in the same layout (signed weights need
+ * maddubs(|w|, sign(a, w)) and a madd per step; its decode summed each
+ * block horizontally from the blocks' own byte order) decoded at 0.74-0.95x
+ * of its pair tiles and was left on them. Without AVX2_PIN in lane_step
+ * gcc hoisted a group's 24 activation loads and spilled them (0.75x).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/quant.h"
+#include "kernels/x86/x86_avx2.h"
+
+enum {
+    LANE_BLOCKS = 8,                          /* blocks per group */
+    LANE_BB = sizeof(block_q4_0),             /* weight block bytes */
+    LANE_GB = LANE_BLOCKS * sizeof(block_q4_0), /* weight group bytes */
+    LANE_CHUNK_GROUPS = 16,                   /* groups per reduction chunk (4096 elements) */
+    LANE_PAB = 320,                           /* packed activation bytes per token and group */
+    LANE_PWB = 288,                           /* unpacked weight bytes per row and group (8 steps, scales) */
+    LANE_T = 3,                               /* tokens per tile */
+    LANE_RB = 4,                              /* rows per prefill row block */
+    LANE_TB = 30,                             /* tokens per prefill block (a multiple of LANE_T) */
+    LANE_LONG = 32,                           /* decode: rows of more groups go four at a time */
+    LANE_STACK = 64 * 1024,                   /* packed activations kept on the stack */
+    LANE_PF = 1536                            /* software prefetch distance in the weight stream, bytes */
+};
+
+/* 4 x 4 dword transpose inside each 128-bit half: y[k] holds 4 dwords of
+ * block k (low half) and block k + 4 (high half); u[j] gets dword j of
+ * blocks 0..7 in lanes 0..7. */
+AVX2_INLINE void lane_transpose4(const __m256i y[4], __m256i u[4]) {
+    const __m256i t0 = _mm256_unpacklo_epi32(y[0], y[1]), t1 = _mm256_unpackhi_epi32(y[0], y[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(y[2], y[3]), t3 = _mm256_unpackhi_epi32(y[2], y[3]);
+    u[0] = _mm256_unpacklo_epi64(t0, t2);
+    u[1] = _mm256_unpackhi_epi64(t0, t2);
+    u[2] = _mm256_unpacklo_epi64(t1, t3);
+    u[3] = _mm256_unpackhi_epi64(t1, t3);
+}
+
+/* dwords 0..3 of the 16 bytes at offset off of the 8 blocks (bb bytes each) at p */
+AVX2_INLINE void lane_quarter(const uint8_t *p, size_t bb, size_t off, __m256i u[4]) {
+    __m256i y[4];
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        const __m128i lo = _mm_loadu_si128((const __m128i *)(p + (size_t)k * bb + off));
+        const __m128i hi = _mm_loadu_si128((const __m128i *)(p + (size_t)(k + 4) * bb + off));
+        y[k] = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+    }
+    lane_transpose4(y, u);
+}
+
+/* The f16 at offset 0 of the 8 blocks (bb bytes each) at p, as f32 lanes. */
+AVX2_INLINE __m256 lane_scales(const uint8_t *p, size_t bb) {
+    uint16_t h[LANE_BLOCKS];
+#pragma GCC unroll 8
+    for (int k = 0; k < LANE_BLOCKS; k++) __builtin_memcpy(&h[k], p + (size_t)k * bb, 2);
+    return _mm256_cvtph_ps(avx2_words(h, LANE_BLOCKS));
+}
+
+/* The 8 blocks (bb bytes each) of group g of a row of nb blocks: at the
+ * row itself, or copied into pad with zeros after the row's last block. */
+AVX2_INLINE const uint8_t *lane_group_at(const uint8_t *row, size_t bb, int64_t g, int64_t nb, uint8_t *pad) {
+    const uint8_t *p = row + (size_t)g * LANE_BLOCKS * bb;
+    const int64_t nv = nb - g * LANE_BLOCKS;
+    if (nv >= LANE_BLOCKS) return p;
+    memset(pad, 0, LANE_BLOCKS * bb);
+    memcpy(pad, p, (size_t)nv * bb);
+    return pad;
+}
+
+/* Packs group g of a q8_0 activation row of nb blocks into dst (LANE_PAB
+ * bytes): steps, -8 * sum(a) per block, scales. */
+static void lane_pack_group(const uint8_t *arow, int64_t g, int64_t nb, uint8_t *dst) {
+    _Alignas(32) uint8_t pad[LANE_BLOCKS * sizeof(block_q8_0)];
+    const uint8_t *p = lane_group_at(arow, sizeof(block_q8_0), g, nb, pad);
+    __m256i sum16 = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+        __m256i u[4];
+        lane_quarter(p, sizeof(block_q8_0), 2 + 16 * (size_t)h, u);
+        for (int j = 0; j < 4; j++) {
+            _mm256_store_si256((__m256i *)(dst + 32 * (4 * h + j)), u[j]);
+            sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(_mm256_set1_epi8(1), u[j]));
+        }
+    }
+    const __m256i sum = _mm256_madd_epi16(sum16, _mm256_set1_epi16(1));
+    _mm256_store_si256((__m256i *)(dst + 256), _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum, 3)));
+    _mm256_store_ps((float *)(dst + 288), lane_scales(p, sizeof(block_q8_0)));
+}
+
+/* The nibbles of qs dword j of the 8 blocks: steps j (low) and j + 4 (high). */
+AVX2_INLINE __m256i lane_lo(__m256i q) { return _mm256_and_si256(q, _mm256_set1_epi8(0x0F)); }
+AVX2_INLINE __m256i lane_hi(__m256i q) { return _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(0x0F)); }
+
+/* Step s of a group for T tokens: the weights' step u with each token's
+ * step s (token t's group at a + t * ts), into the int16 sums I[t]. Steps
+ * go outer and tokens inner, so a step's weights are loaded or unpacked
+ * once for the tokens. AVX2_PIN keeps each product where it is: else gcc
+ * hoists all the group's activation loads to its top and spills them. */
+AVX2_INLINE void lane_step(const int T, __m256i u, const uint8_t *a, size_t ts, int s, __m256i I[]) {
+#pragma GCC unroll 3
+    for (int t = 0; t < T; t++) {
+        __m256i av = _mm256_load_si256((const __m256i *)(a + (size_t)t * ts + 32 * s));
+        AVX2_PIN(av);
+        I[t] = _mm256_add_epi16(I[t], _mm256_maddubs_epi16(u, av));
+        AVX2_PIN(I[t]);
+    }
+}
+
+/* I[t] (T tokens, int32) and the scales of group g of a weight row: from
+ * the row itself (wrow, unpacked here) or, when wq is set, from its
+ * unpacked copy at wq. a: the tokens' packed group (token t at a + t * ts). */
+AVX2_INLINE void lane_group(const int T, const uint8_t *wrow, const uint8_t *wq, int64_t g, int64_t nb,
+                            const uint8_t *a, size_t ts, __m256i I[], __m256 *dw) {
+#pragma GCC unroll 3
+    for (int t = 0; t < T; t++) I[t] = _mm256_setzero_si256();
+    if (wq) {
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) lane_step(T, _mm256_load_si256((const __m256i *)(wq + 32 * k)), a, ts, k, I);
+        *dw = _mm256_load_ps((const float *)(wq + 256));
+    } else {
+        const uint8_t *p = wrow + (size_t)g * LANE_GB;
+        for (size_t k = 0; k < LANE_GB; k += 64) _mm_prefetch((const char *)(p + LANE_PF + k), _MM_HINT_T0);
+        _Alignas(32) uint8_t pad[LANE_GB];
+        p = lane_group_at(wrow, LANE_BB, g, nb, pad);
+        *dw = lane_scales(p, LANE_BB);
+        __m256i q[4];
+        lane_quarter(p, LANE_BB, 2, q);
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            lane_step(T, lane_lo(q[j]), a, ts, j, I);
+            lane_step(T, lane_hi(q[j]), a, ts, j + 4, I);
+        }
+    }
+#pragma GCC unroll 3
+    for (int t = 0; t < T; t++)
+        I[t] = _mm256_add_epi32(_mm256_madd_epi16(I[t], _mm256_set1_epi16(1)),
+                                _mm256_load_si256((const __m256i *)(a + (size_t)t * ts + 256)));
+}
+
+/* Groups [g0, g1) (g0 a multiple of LANE_CHUNK_GROUPS) of R consecutive
+ * weight rows (R > 1 only with T = 1: the rows go in step, group by group)
+ * with T tokens' packed activations (pa: group g0 of token 0; token t at
+ * pa + t * ts). The weights come from the rows (w, stride wrb) or, when wb
+ * is set, from their unpacked copy (group g0 of row 0; row stride wbs).
+ * y[r + t * ys] is the running sum: 0 when g0 is 0, else the sum of the
+ * chunks before g0. */
+AVX2_INLINE void lane_block(const int R, const int T, const uint8_t *w, size_t wrb, const uint8_t *wb, size_t wbs,
+                            int64_t g0, int64_t g1, int64_t nb, const uint8_t *pa, size_t ts, float *y, int64_t ys) {
+    const int64_t ng = (nb + LANE_BLOCKS - 1) / LANE_BLOCKS;
+    __m256 F[4][LANE_T];
+    float acc[4][LANE_T];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 3
+        for (int t = 0; t < T; t++) {
+            acc[r][t] = g0 == 0 ? 0.0f : y[r + t * ys];
+            F[r][t] = _mm256_setzero_ps(); /* and again at every chunk (g0 starts one) */
+        }
+    for (int64_t g = g0; g < g1; g++) {
+        if (g % LANE_CHUNK_GROUPS == 0)
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++)
+#pragma GCC unroll 3
+                for (int t = 0; t < T; t++) F[r][t] = _mm256_setzero_ps();
+        const uint8_t *a = pa + (size_t)(g - g0) * LANE_PAB;
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            __m256i I[LANE_T];
+            __m256 dw;
+            lane_group(T, w + (size_t)r * wrb, wb ? wb + (size_t)r * wbs + (size_t)(g - g0) * LANE_PWB : NULL, g, nb, a,
+                       ts, I, &dw);
+#pragma GCC unroll 3
+            for (int t = 0; t < T; t++) {
+                const __m256 da = _mm256_load_ps((const float *)(a + (size_t)t * ts + 288));
+                F[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(I[t]), _mm256_mul_ps(dw, da), F[r][t]);
+            }
+        }
+        if ((g + 1) % LANE_CHUNK_GROUPS == 0 || g + 1 == ng)
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++)
+#pragma GCC unroll 3
+                for (int t = 0; t < T; t++) acc[r][t] = acc[r][t] + avx2_hsum(F[r][t]);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 3
+        for (int t = 0; t < T; t++) y[r + t * ys] = acc[r][t];
+}
+
+/* rows [r0, r1) of T (<= LANE_T) tokens over groups [g0, g1); wb: the
+ * rows' unpacked weights (row stride wbs) or NULL */
+AVX2_INLINE void lane_rows_T(const int T, const uint8_t *w, size_t wrb, const uint8_t *wb, size_t wbs, int64_t r0,
+                             int64_t r1, int64_t g0, int64_t g1, int64_t nb, const uint8_t *pa, size_t ts, float *y,
+                             int64_t ys) {
+    int64_t r = r0;
+    if (T == 1 && !wb && (nb + LANE_BLOCKS - 1) / LANE_BLOCKS > LANE_LONG)
+        for (; r + 4 <= r1; r += 4) lane_block(4, 1, w + (size_t)r * wrb, wrb, NULL, 0, g0, g1, nb, pa, ts, y + r, ys);
+    for (; r < r1; r++)
+        lane_block(1, T, w + (size_t)r * wrb, wrb, wb ? wb + (size_t)(r - r0) * wbs : NULL, wbs, g0, g1, nb, pa, ts,
+                   y + r, ys);
+}
+static void lane_rows(int T, const uint8_t *w, size_t wrb, const uint8_t *wb, size_t wbs, int64_t r0, int64_t r1,
+                      int64_t g0, int64_t g1, int64_t nb, const uint8_t *pa, size_t ts, float *y, int64_t ys) {
+    if (T == 1) lane_rows_T(1, w, wrb, wb, wbs, r0, r1, g0, g1, nb, pa, ts, y, ys);
+    else if (T == 2) lane_rows_T(2, w, wrb, wb, wbs, r0, r1, g0, g1, nb, pa, ts, y, ys);
+    else lane_rows_T(3, w, wrb, wb, wbs, r0, r1, g0, g1, nb, pa, ts, y, ys);
+}
+
+void avx2_gemm_q4_0(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in, int64_t r0,
+                    int64_t r1, int32_t n_tok, float *y, int64_t ys) {
+    if (r0 >= r1 || n_tok <= 0) return;
+    const int64_t nb = n_in / QK4_0, ng = (nb + LANE_BLOCKS - 1) / LANE_BLOCKS;
+    if (ng == 0) { /* an empty dot product is 0, as the scalar level has it */
+        for (int32_t t = 0; t < n_tok; t++) memset(y + t * ys + r0, 0, sizeof(float) * (size_t)(r1 - r0));
+        return;
+    }
+    _Alignas(32) uint8_t stack_pa[LANE_STACK];
+    /* a decoded token (up to LANE_T of them): each row streamed once, the
+     * whole rows' activations packed (on the heap when they do not fit the
+     * stack; without memory, chunk by chunk as a prefill) */
+    if (n_tok <= LANE_T) {
+        const size_t ts = (size_t)ng * LANE_PAB, need = ts * (size_t)n_tok;
+        uint8_t *heap = need > sizeof stack_pa ? aligned_alloc(32, need) : NULL;
+        uint8_t *pa = need <= sizeof stack_pa ? stack_pa : heap;
+        if (pa) {
+            for (int32_t t = 0; t < n_tok; t++)
+                for (int64_t g = 0; g < ng; g++)
+                    lane_pack_group(act + (size_t)t * arb, g, nb, pa + (size_t)t * ts + (size_t)g * LANE_PAB);
+            lane_rows(n_tok, w, wrb, NULL, 0, r0, r1, 0, ng, nb, pa, ts, y, ys);
+            free(heap);
+            return;
+        }
+    }
+    /* a prefill: chunk by chunk, tokens in blocks of up to LANE_TB, rows in
+     * blocks of LANE_RB unpacked once for the block's tokens */
+    _Alignas(32) uint8_t wb[LANE_RB * LANE_CHUNK_GROUPS * LANE_PWB];
+    const size_t ts = (size_t)LANE_CHUNK_GROUPS * LANE_PAB;
+    const size_t want = ts * (size_t)(n_tok < LANE_TB ? n_tok : LANE_TB);
+    uint8_t *heap = want > sizeof stack_pa ? aligned_alloc(32, want) : NULL;
+    uint8_t *pa = heap ? heap : stack_pa;
+    const int32_t TB = heap ? LANE_TB : (int32_t)(sizeof stack_pa / ts) / LANE_T * LANE_T;
+    for (int32_t t0 = 0; t0 < n_tok; t0 += TB) {
+        const int32_t tn = n_tok - t0 < TB ? n_tok - t0 : TB;
+        for (int64_t g0 = 0; g0 < ng; g0 += LANE_CHUNK_GROUPS) {
+            const int64_t g1 = g0 + LANE_CHUNK_GROUPS < ng ? g0 + LANE_CHUNK_GROUPS : ng;
+            for (int32_t t = 0; t < tn; t++)
+                for (int64_t g = g0; g < g1; g++)
+                    lane_pack_group(act + (size_t)(t0 + t) * arb, g, nb,
+                                    pa + (size_t)t * ts + (size_t)(g - g0) * LANE_PAB);
+            const size_t wbs = (size_t)(g1 - g0) * LANE_PWB;
+            for (int64_t rb = r0; rb < r1; rb += LANE_RB) {
+                const int64_t re = rb + LANE_RB < r1 ? rb + LANE_RB : r1;
+                for (int64_t r = rb; r < re; r++)
+                    for (int64_t g = g0; g < g1; g++) {
+                        _Alignas(32) uint8_t pad[LANE_GB];
+                        const uint8_t *p = lane_group_at(w + (size_t)r * wrb, LANE_BB, g, nb, pad);
+                        uint8_t *q = wb + (size_t)(r - rb) * wbs + (size_t)(g - g0) * LANE_PWB;
+                        __m256i u[4];
+                        lane_quarter(p, LANE_BB, 2, u);
+                        for (int j = 0; j < 4; j++) {
+                            _mm256_store_si256((__m256i *)(q + 32 * j), lane_lo(u[j]));
+                            _mm256_store_si256((__m256i *)(q + 32 * (j + 4)), lane_hi(u[j]));
+                        }
+                        _mm256_store_ps((float *)(q + 256), lane_scales(p, LANE_BB));
+                    }
+                for (int32_t tt = 0; tt < tn; tt += LANE_T) {
+                    const int nt = tn - tt < LANE_T ? tn - tt : LANE_T;
+                    lane_rows(nt, w, wrb, wb, wbs, rb, re, g0, g1, nb, pa + (size_t)tt * ts, ts,
+                              y + (int64_t)(t0 + tt) * ys, ys);
+                }
+            }
+        }
+    }
+    free(heap);
+}
