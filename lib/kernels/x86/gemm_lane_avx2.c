@@ -33,13 +33,17 @@
  *
  * Measured against the pair tiles (gemm_q_avx2.c: a (row, token) pair per
  * lane and a horizontal sum of every block), qwq-bench-kernels --levels
- * avx2, alternating, Zen 5: prefill 1.24-1.46x on one thread (5120 x 5120,
- * 27648 x 5120, 5120 x 27648); decode 1.07-1.15x on short rows, 0.96-1.0x
- * on 27648-element ones. Q8_0 in the same layout (signed weights need
- * maddubs(|w|, sign(a, w)) and a madd per step; its decode summed each
- * block horizontally from the blocks' own byte order) decoded at 0.74-0.95x
- * of its pair tiles and was left on them. Without AVX2_PIN in lane_step
- * gcc hoisted a group's 24 activation loads and spilled them (0.75x).
+ * avx2, alternating, Zen 5 (5120 x 5120, 27648 x 5120, 5120 x 27648):
+ * prefill 1.7-2.1x (one thread 159-176 against 87-94 GOP/s, two 320-367
+ * against 145-190), decode 1.05-1.2x on short rows and 0.96-1.07x on
+ * 27648-element ones (those went 0.84-0.92x taken one at a time: their
+ * 34.5 KiB of packed activations leave L1 under the weights). The 4-bit
+ * QwQ-32B shape at QWQ_MAX_SIMD=avx2: pp128 1.8x, tg32 1.0-1.04x.
+ * Q8_0 in the same layout (signed weights need maddubs(|w|, sign(a, w))
+ * and a madd per step) decoded at 0.74-0.95x of its pair tiles, in an
+ * earlier and less tidy form of this file, and was left on them. Without
+ * AVX2_PIN in lane_step gcc hoisted a group's 24 activation loads and
+ * spilled them (0.75x).
  */
 #include <stdlib.h>
 #include <string.h>
