@@ -7,9 +7,10 @@
  *  - gemm of every type over many shapes (n_in from one block to 27648,
  *    odd row counts, 1..17 and 64 tokens) on random blocks with extreme
  *    f16 scales and zero blocks: within 1e-5 of sum |w * a| of the scalar
- *    gemm, and for the quantized types but Q4_0 the scalar's bits exactly
- *    (their tiles keep quant_dot.c's per-block f32 arithmetic; Q4_0 sums
- *    per block lane and chunk, gemm_lane_avx2.c);
+ *    gemm, and for the quantized types but Q4_0 and Q8_0 the scalar's
+ *    bits exactly (their tiles keep quant_dot.c's per-block f32
+ *    arithmetic; Q4_0 and Q8_0 sum per block lane and chunk,
+ *    gemm_lane_avx2.c);
  *    bit-identical whatever the row split [r0, r1) and the token grouping.
  *  - The ggml blocks of ../shared/testdata/quant/<type>.gguf: gemm against
  *    the scalar gemm and ggml's w.dot_a.ref.
@@ -202,9 +203,9 @@ static int check_case(const case_data *c, int perturb, const char *what) {
             double mag = 0;
             for (int64_t i = 0; i < n_in; i++) mag += fabs((double)wdq[i] * adq[t * n_in + i]);
             const double got = yv[t * n_out + r], want = ys[t * n_out + r];
-            /* quantized types but the lane-layout Q4_0: the scalar's bits
+            /* quantized types but the lane-layout Q4_0 and Q8_0: the scalar's bits
              * (same per-block f32 arithmetic); all: within the tolerance */
-            if (qi->block_elems > 1 && type != QTYPE_Q4_0 &&
+            if (qi->block_elems > 1 && type != QTYPE_Q4_0 && type != QTYPE_Q8_0 &&
                 memcmp(&yv[t * n_out + r], &ys[t * n_out + r], sizeof(float)) != 0)
                 PROBLEM("%s %s row %lld token %d: avx2 %a scalar %a (not the same bits)", qi->name, what,
                         (long long)r, t, got, want);

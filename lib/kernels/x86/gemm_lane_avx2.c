@@ -1,17 +1,20 @@
 /*
- * gemm_lane_avx2 - AVX2 gemm of Q4_0 weights (q8_0 activations) in the
- * lane layout of the AVX-512 level: one 32-element block per 32-bit lane,
- * so that each block's integer dot builds up inside its own lane and no
- * block needs a horizontal sum.
+ * gemm_lane_avx2 - AVX2 gemm of Q4_0 and Q8_0 weights (q8_0 activations)
+ * in the lane layout of the AVX-512 level: one 32-element block per 32-bit
+ * lane, so that each block's integer dot builds up inside its own lane and
+ * no block needs a horizontal sum.
  *
  *  - A group is 8 consecutive blocks (256 elements); lane L holds block L
  *    of the group. Step s (0..7) holds elements 4s .. 4s + 3 of every
- *    block: the low nibbles of qs dword s (s < 4) or the high nibbles of
- *    dword s - 4, and qs dword s of the activations.
+ *    block: qs dword s of Q8_0 weights and of the activations; for Q4_0
+ *    the low nibbles of qs dword s (s < 4) or the high nibbles of dword
+ *    s - 4.
  *  - Per (row, token) and group: I = the exact integer dot of each lane's
- *    block: maddubs of the nibbles (0..15) with the activations, summed as
- *    int16 over the 8 steps (|sum| <= 8 * 2 * 15 * 127 < 2^15), one madd
- *    into int32, plus -8 * sum(a) of the block. Then in f32, lane by lane,
+ *    block. Q4_0: maddubs of the nibbles (0..15) with the activations,
+ *    summed as int16 over the 8 steps (|sum| <= 8 * 2 * 15 * 127 < 2^15),
+ *    one madd into int32, plus -8 * sum(a) of the block. Q8_0: per step
+ *    maddubs(|w|, sign(a, w)) (pair sums <= 2 * 128 * 127 < 2^15) and a
+ *    madd, summed in int32. Then in f32, lane by lane,
  *    F = fma(float(I), dw * da, F).
  *  - Rows are cut in chunks of 4096 elements (16 groups; a partial last
  *    group is zero-padded, its scales 0). F starts at 0 in every chunk
@@ -23,27 +26,30 @@
  * order by rounding only (tests: within 1e-5 of sum |w * a|).
  *
  * Activations are packed once per call into the layout (per token and
- * group: the 8 steps, the blocks' -8 * sum(a) as int32, their scales as
- * f32: LANE_PAB bytes). A decoded token streams the rows, unpacking each
- * group in registers (long rows four at a time, group by group, so that a
- * group's activations are read from L1 by all four). A prefill goes chunk
- * by chunk: tokens in blocks whose packed chunk stays in L2, rows in
- * blocks of LANE_RB whose chunk is unpacked once into a buffer that tiles
- * of 3 tokens then read.
+ * group: the 8 steps, the blocks' -8 * sum(a) as int32 (Q4_0's offset),
+ * their scales as f32: LANE_PAB bytes). A decoded token streams the rows,
+ * unpacking each group in registers (long rows four at a time, group by
+ * group, so that a group's activations are read from L1 by all four). A
+ * prefill goes chunk by chunk: tokens in blocks whose packed chunk stays
+ * in L2, rows in blocks of LANE_RB whose chunk is unpacked once into a
+ * buffer that tiles of 3 tokens then read.
  *
  * Measured against the pair tiles (gemm_q_avx2.c: a (row, token) pair per
  * lane and a horizontal sum of every block), qwq-bench-kernels --levels
  * avx2, alternating, Zen 5 (5120 x 5120, 27648 x 5120, 5120 x 27648):
- * prefill 1.7-2.1x (one thread 159-176 against 87-94 GOP/s, two 320-367
- * against 145-190), decode 1.05-1.2x on short rows and 0.96-1.07x on
- * 27648-element ones (those went 0.84-0.92x taken one at a time: their
- * 34.5 KiB of packed activations leave L1 under the weights). The 4-bit
- * QwQ-32B shape at QWQ_MAX_SIMD=avx2: pp128 1.8x, tg32 1.0-1.04x.
- * Q8_0 in the same layout (signed weights need maddubs(|w|, sign(a, w))
- * and a madd per step) decoded at 0.74-0.95x of its pair tiles, in an
- * earlier and less tidy form of this file, and was left on them. Without
- * AVX2_PIN in lane_step gcc hoisted a group's 24 activation loads and
- * spilled them (0.75x).
+ *  - Q4_0: prefill 1.7-2.1x (one thread 159-176 against 87-94 GOP/s, two
+ *    320-367 against 145-190), decode 1.05-1.2x on short rows and
+ *    0.96-1.07x on 27648-element ones (those went 0.84-0.92x taken one at
+ *    a time: their 34.5 KiB of packed activations leave L1 under the
+ *    weights). The 4-layer QwQ-32B Q4_0 model at QWQ_MAX_SIMD=avx2: pp128
+ *    1.8x, tg32 1.0-1.04x.
+ *  - Q8_0: prefill 1.13-1.34x, decode 1.0-1.2x.
+ * An earlier, less tidy form of this file (the kind a run-time branch in
+ * shared helpers, rows unpacked token-major) gave Q4_0 only 1.3x and Q8_0
+ * decode 0.74-0.95x; a Q8_0 decode that summed each block horizontally
+ * from the blocks' own byte order was no better. Without AVX2_PIN in
+ * lane_step gcc hoists a group's 24 activation loads and spills them
+ * (0.75x).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -53,8 +59,6 @@
 
 enum {
     LANE_BLOCKS = 8,                          /* blocks per group */
-    LANE_BB = sizeof(block_q4_0),             /* weight block bytes */
-    LANE_GB = LANE_BLOCKS * sizeof(block_q4_0), /* weight group bytes */
     LANE_CHUNK_GROUPS = 16,                   /* groups per reduction chunk (4096 elements) */
     LANE_PAB = 320,                           /* packed activation bytes per token and group */
     LANE_PWB = 288,                           /* unpacked weight bytes per row and group (8 steps, scales) */
@@ -65,6 +69,10 @@ enum {
     LANE_STACK = 64 * 1024,                   /* packed activations kept on the stack */
     LANE_PF = 1536                            /* software prefetch distance in the weight stream, bytes */
 };
+
+/* Q8 selects Q8_0 weights (signed bytes) over Q4_0 (nibbles) below. */
+AVX2_INLINE size_t lane_bb(const int Q8) { return Q8 ? sizeof(block_q8_0) : sizeof(block_q4_0); }
+AVX2_INLINE size_t lane_gb(const int Q8) { return LANE_BLOCKS * lane_bb(Q8); }
 
 /* 4 x 4 dword transpose inside each 128-bit half: y[k] holds 4 dwords of
  * block k (low half) and block k + 4 (high half); u[j] gets dword j of
@@ -137,12 +145,16 @@ AVX2_INLINE __m256i lane_hi(__m256i q) { return _mm256_and_si256(_mm256_srli_epi
  * go outer and tokens inner, so a step's weights are loaded or unpacked
  * once for the tokens. AVX2_PIN keeps each product where it is: else gcc
  * hoists all the group's activation loads to its top and spills them. */
-AVX2_INLINE void lane_step(const int T, __m256i u, const uint8_t *a, size_t ts, int s, __m256i I[]) {
+AVX2_INLINE void lane_step(const int Q8, const int T, __m256i u, const uint8_t *a, size_t ts, int s, __m256i I[]) {
+    const __m256i wa = Q8 ? _mm256_abs_epi8(u) : u; /* |-128| = 128 as unsigned */
 #pragma GCC unroll 3
     for (int t = 0; t < T; t++) {
         __m256i av = _mm256_load_si256((const __m256i *)(a + (size_t)t * ts + 32 * s));
         AVX2_PIN(av);
-        I[t] = _mm256_add_epi16(I[t], _mm256_maddubs_epi16(u, av));
+        if (Q8)
+            I[t] = _mm256_add_epi32(
+                I[t], _mm256_madd_epi16(_mm256_maddubs_epi16(wa, _mm256_sign_epi8(av, u)), _mm256_set1_epi16(1)));
+        else I[t] = _mm256_add_epi16(I[t], _mm256_maddubs_epi16(wa, av));
         AVX2_PIN(I[t]);
     }
 }
@@ -150,28 +162,39 @@ AVX2_INLINE void lane_step(const int T, __m256i u, const uint8_t *a, size_t ts, 
 /* I[t] (T tokens, int32) and the scales of group g of a weight row: from
  * the row itself (wrow, unpacked here) or, when wq is set, from its
  * unpacked copy at wq. a: the tokens' packed group (token t at a + t * ts). */
-AVX2_INLINE void lane_group(const int T, const uint8_t *wrow, const uint8_t *wq, int64_t g, int64_t nb,
+AVX2_INLINE void lane_group(const int Q8, const int T, const uint8_t *wrow, const uint8_t *wq, int64_t g, int64_t nb,
                             const uint8_t *a, size_t ts, __m256i I[], __m256 *dw) {
 #pragma GCC unroll 3
     for (int t = 0; t < T; t++) I[t] = _mm256_setzero_si256();
     if (wq) {
 #pragma GCC unroll 8
-        for (int k = 0; k < 8; k++) lane_step(T, _mm256_load_si256((const __m256i *)(wq + 32 * k)), a, ts, k, I);
+        for (int k = 0; k < 8; k++) lane_step(Q8, T, _mm256_load_si256((const __m256i *)(wq + 32 * k)), a, ts, k, I);
         *dw = _mm256_load_ps((const float *)(wq + 256));
     } else {
-        const uint8_t *p = wrow + (size_t)g * LANE_GB;
-        for (size_t k = 0; k < LANE_GB; k += 64) _mm_prefetch((const char *)(p + LANE_PF + k), _MM_HINT_T0);
-        _Alignas(32) uint8_t pad[LANE_GB];
-        p = lane_group_at(wrow, LANE_BB, g, nb, pad);
-        *dw = lane_scales(p, LANE_BB);
+        const uint8_t *p = wrow + (size_t)g * lane_gb(Q8);
+        for (size_t k = 0; k < lane_gb(Q8); k += 64) _mm_prefetch((const char *)(p + LANE_PF + k), _MM_HINT_T0);
+        _Alignas(32) uint8_t pad[LANE_BLOCKS * sizeof(block_q8_0)];
+        p = lane_group_at(wrow, lane_bb(Q8), g, nb, pad);
+        *dw = lane_scales(p, lane_bb(Q8));
+        if (Q8) {
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                __m256i q[4];
+                lane_quarter(p, lane_bb(Q8), 2 + 16 * (size_t)h, q);
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; j++) lane_step(Q8, T, q[j], a, ts, 4 * h + j, I);
+            }
+            return;
+        }
         __m256i q[4];
-        lane_quarter(p, LANE_BB, 2, q);
+        lane_quarter(p, lane_bb(Q8), 2, q);
 #pragma GCC unroll 4
         for (int j = 0; j < 4; j++) {
-            lane_step(T, lane_lo(q[j]), a, ts, j, I);
-            lane_step(T, lane_hi(q[j]), a, ts, j + 4, I);
+            lane_step(Q8, T, lane_lo(q[j]), a, ts, j, I);
+            lane_step(Q8, T, lane_hi(q[j]), a, ts, j + 4, I);
         }
     }
+    if (Q8) return;
 #pragma GCC unroll 3
     for (int t = 0; t < T; t++)
         I[t] = _mm256_add_epi32(_mm256_madd_epi16(I[t], _mm256_set1_epi16(1)),
@@ -185,7 +208,7 @@ AVX2_INLINE void lane_group(const int T, const uint8_t *wrow, const uint8_t *wq,
  * is set, from their unpacked copy (group g0 of row 0; row stride wbs).
  * y[r + t * ys] is the running sum: 0 when g0 is 0, else the sum of the
  * chunks before g0. */
-AVX2_INLINE void lane_block(const int R, const int T, const uint8_t *w, size_t wrb, const uint8_t *wb, size_t wbs,
+AVX2_INLINE void lane_block(const int Q8, const int R, const int T, const uint8_t *w, size_t wrb, const uint8_t *wb, size_t wbs,
                             int64_t g0, int64_t g1, int64_t nb, const uint8_t *pa, size_t ts, float *y, int64_t ys) {
     const int64_t ng = (nb + LANE_BLOCKS - 1) / LANE_BLOCKS;
     __m256 F[4][LANE_T];
@@ -208,7 +231,7 @@ AVX2_INLINE void lane_block(const int R, const int T, const uint8_t *w, size_t w
         for (int r = 0; r < R; r++) {
             __m256i I[LANE_T];
             __m256 dw;
-            lane_group(T, w + (size_t)r * wrb, wb ? wb + (size_t)r * wbs + (size_t)(g - g0) * LANE_PWB : NULL, g, nb, a,
+            lane_group(Q8, T, w + (size_t)r * wrb, wb ? wb + (size_t)r * wbs + (size_t)(g - g0) * LANE_PWB : NULL, g, nb, a,
                        ts, I, &dw);
 #pragma GCC unroll 3
             for (int t = 0; t < T; t++) {
@@ -230,25 +253,25 @@ AVX2_INLINE void lane_block(const int R, const int T, const uint8_t *w, size_t w
 
 /* rows [r0, r1) of T (<= LANE_T) tokens over groups [g0, g1); wb: the
  * rows' unpacked weights (row stride wbs) or NULL */
-AVX2_INLINE void lane_rows_T(const int T, const uint8_t *w, size_t wrb, const uint8_t *wb, size_t wbs, int64_t r0,
+AVX2_INLINE void lane_rows_T(const int Q8, const int T, const uint8_t *w, size_t wrb, const uint8_t *wb, size_t wbs, int64_t r0,
                              int64_t r1, int64_t g0, int64_t g1, int64_t nb, const uint8_t *pa, size_t ts, float *y,
                              int64_t ys) {
     int64_t r = r0;
     if (T == 1 && !wb && (nb + LANE_BLOCKS - 1) / LANE_BLOCKS > LANE_LONG)
-        for (; r + 4 <= r1; r += 4) lane_block(4, 1, w + (size_t)r * wrb, wrb, NULL, 0, g0, g1, nb, pa, ts, y + r, ys);
+        for (; r + 4 <= r1; r += 4) lane_block(Q8, 4, 1, w + (size_t)r * wrb, wrb, NULL, 0, g0, g1, nb, pa, ts, y + r, ys);
     for (; r < r1; r++)
-        lane_block(1, T, w + (size_t)r * wrb, wrb, wb ? wb + (size_t)(r - r0) * wbs : NULL, wbs, g0, g1, nb, pa, ts,
+        lane_block(Q8, 1, T, w + (size_t)r * wrb, wrb, wb ? wb + (size_t)(r - r0) * wbs : NULL, wbs, g0, g1, nb, pa, ts,
                    y + r, ys);
 }
-static void lane_rows(int T, const uint8_t *w, size_t wrb, const uint8_t *wb, size_t wbs, int64_t r0, int64_t r1,
+AVX2_INLINE void lane_rows(const int Q8, int T, const uint8_t *w, size_t wrb, const uint8_t *wb, size_t wbs, int64_t r0, int64_t r1,
                       int64_t g0, int64_t g1, int64_t nb, const uint8_t *pa, size_t ts, float *y, int64_t ys) {
-    if (T == 1) lane_rows_T(1, w, wrb, wb, wbs, r0, r1, g0, g1, nb, pa, ts, y, ys);
-    else if (T == 2) lane_rows_T(2, w, wrb, wb, wbs, r0, r1, g0, g1, nb, pa, ts, y, ys);
-    else lane_rows_T(3, w, wrb, wb, wbs, r0, r1, g0, g1, nb, pa, ts, y, ys);
+    if (T == 1) lane_rows_T(Q8, 1, w, wrb, wb, wbs, r0, r1, g0, g1, nb, pa, ts, y, ys);
+    else if (T == 2) lane_rows_T(Q8, 2, w, wrb, wb, wbs, r0, r1, g0, g1, nb, pa, ts, y, ys);
+    else lane_rows_T(Q8, 3, w, wrb, wb, wbs, r0, r1, g0, g1, nb, pa, ts, y, ys);
 }
 
-void avx2_gemm_q4_0(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in, int64_t r0,
-                    int64_t r1, int32_t n_tok, float *y, int64_t ys) {
+AVX2_INLINE void lane_gemm(const int Q8, const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in,
+                           int64_t r0, int64_t r1, int32_t n_tok, float *y, int64_t ys) {
     if (r0 >= r1 || n_tok <= 0) return;
     const int64_t nb = n_in / QK4_0, ng = (nb + LANE_BLOCKS - 1) / LANE_BLOCKS;
     if (ng == 0) { /* an empty dot product is 0, as the scalar level has it */
@@ -267,7 +290,7 @@ void avx2_gemm_q4_0(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb
             for (int32_t t = 0; t < n_tok; t++)
                 for (int64_t g = 0; g < ng; g++)
                     lane_pack_group(act + (size_t)t * arb, g, nb, pa + (size_t)t * ts + (size_t)g * LANE_PAB);
-            lane_rows(n_tok, w, wrb, NULL, 0, r0, r1, 0, ng, nb, pa, ts, y, ys);
+            lane_rows(Q8, n_tok, w, wrb, NULL, 0, r0, r1, 0, ng, nb, pa, ts, y, ys);
             free(heap);
             return;
         }
@@ -293,24 +316,38 @@ void avx2_gemm_q4_0(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb
                 const int64_t re = rb + LANE_RB < r1 ? rb + LANE_RB : r1;
                 for (int64_t r = rb; r < re; r++)
                     for (int64_t g = g0; g < g1; g++) {
-                        _Alignas(32) uint8_t pad[LANE_GB];
-                        const uint8_t *p = lane_group_at(w + (size_t)r * wrb, LANE_BB, g, nb, pad);
+                        _Alignas(32) uint8_t pad[LANE_BLOCKS * sizeof(block_q8_0)];
+                        const uint8_t *p = lane_group_at(w + (size_t)r * wrb, lane_bb(Q8), g, nb, pad);
                         uint8_t *q = wb + (size_t)(r - rb) * wbs + (size_t)(g - g0) * LANE_PWB;
                         __m256i u[4];
-                        lane_quarter(p, LANE_BB, 2, u);
+                        lane_quarter(p, lane_bb(Q8), 2, u);
                         for (int j = 0; j < 4; j++) {
-                            _mm256_store_si256((__m256i *)(q + 32 * j), lane_lo(u[j]));
-                            _mm256_store_si256((__m256i *)(q + 32 * (j + 4)), lane_hi(u[j]));
+                            _mm256_store_si256((__m256i *)(q + 32 * j), Q8 ? u[j] : lane_lo(u[j]));
+                            _mm256_store_si256((__m256i *)(q + 32 * (j + 4)), Q8 ? _mm256_setzero_si256() : lane_hi(u[j]));
                         }
-                        _mm256_store_ps((float *)(q + 256), lane_scales(p, LANE_BB));
+                        if (Q8) {
+                            lane_quarter(p, lane_bb(Q8), 18, u);
+                            for (int j = 0; j < 4; j++) _mm256_store_si256((__m256i *)(q + 32 * (j + 4)), u[j]);
+                        }
+                        _mm256_store_ps((float *)(q + 256), lane_scales(p, lane_bb(Q8)));
                     }
                 for (int32_t tt = 0; tt < tn; tt += LANE_T) {
                     const int nt = tn - tt < LANE_T ? tn - tt : LANE_T;
-                    lane_rows(nt, w, wrb, wb, wbs, rb, re, g0, g1, nb, pa + (size_t)tt * ts, ts,
+                    lane_rows(Q8, nt, w, wrb, wb, wbs, rb, re, g0, g1, nb, pa + (size_t)tt * ts, ts,
                               y + (int64_t)(t0 + tt) * ys, ys);
                 }
             }
         }
     }
     free(heap);
+}
+
+void avx2_gemm_q4_0(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in, int64_t r0,
+                    int64_t r1, int32_t n_tok, float *y, int64_t ys) {
+    lane_gemm(0, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys);
+}
+
+void avx2_gemm_q8_0(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in, int64_t r0,
+                    int64_t r1, int32_t n_tok, float *y, int64_t ys) {
+    lane_gemm(1, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys);
 }

@@ -1,36 +1,30 @@
 /*
- * AVX2 gemm for the 32-element block types Q5_0, Q8_0 (q8_0 activations)
- * and Q4_1, Q5_1 (q8_1 activations); Q4_0 has its own layout
+ * AVX2 gemm for the 32-element block types Q5_0 (q8_0 activations) and
+ * Q4_1, Q5_1 (q8_1 activations); Q4_0 and Q8_0 have their own layout
  * (gemm_lane_avx2.c).
  *
  * A tile holds R x T <= 8 (row, token) pairs, one per f32 lane. For each
  * block, each pair's integer dot is one 256-bit maddubs over the 32 bytes
  * and a madd, the 8 int32 lanes of every pair are summed exactly into the
  * pair's lane (avx2_reduce_lanes), and then, per lane, as quant_dot.c:
- *     sum += (d_w * d_a) * (float)isum            (Q5_0, Q8_0)
+ *     sum += (d_w * d_a) * (float)isum            (Q5_0)
  *     sum += (d_w * d_a) * (float)isum + m_w * s_a  (Q4_1, Q5_1)
  * with separate multiplies and adds, in block order: the scalar
  * reference's bits, in every tile shape.
  *
  * The offset of Q5_0 (q - 16) is taken off the int16 pair sums as
- * maddubs(16, a), once per token and block; Q8_0 moves the
- * weight's sign onto the activation (maddubs(|w|, sign(a, w))).
+ * maddubs(16, a), once per token and block.
  */
 #include "kernels/quant.h"
 #include "kernels/x86/x86_avx2.h"
 
-enum kind { Q5_0, Q8_0, Q4_1, Q5_1 };
+enum kind { Q5_0, Q4_1, Q5_1 };
 
-/* Block b of a weight row at p: unpacked (wq; wu = |wq| for Q8_0) and
- * its binary16 scale (and min). */
-AVX2_INLINE void unpack_row(const enum kind kind, const uint8_t *p, __m256i *wq, __m256i *wu, uint16_t *wd,
-                            uint16_t *wm) {
+/* Block b of a weight row at p: unpacked (wq) and its binary16 scale
+ * (and min). */
+AVX2_INLINE void unpack_row(const enum kind kind, const uint8_t *p, __m256i *wq, uint16_t *wd, uint16_t *wm) {
     __builtin_memcpy(wd, p, 2);
     if (kind == Q5_0) *wq = _mm256_or_si256(avx2_nibbles32(p + 6), avx2_bit16_32(p + 2));
-    if (kind == Q8_0) {
-        *wq = _mm256_loadu_si256((const __m256i *)(p + 2));
-        *wu = _mm256_abs_epi8(*wq); /* |-128| = 128 as unsigned */
-    }
     if (kind == Q4_1 || kind == Q5_1) {
         __builtin_memcpy(wm, p + 2, 2);
         *wq = kind == Q4_1 ? avx2_nibbles32(p + 4) : _mm256_or_si256(avx2_nibbles32(p + 8), avx2_bit16_32(p + 4));
@@ -49,10 +43,8 @@ AVX2_INLINE void load_act(const enum kind kind, const uint8_t *ap, size_t abytes
 }
 
 /* The products of one pair's block, as int32 lanes. */
-AVX2_INLINE __m256i pair_dot(const enum kind kind, __m256i wq, __m256i wu, __m256i aq, __m256i corr) {
-    __m256i p16;
-    if (kind == Q8_0) p16 = _mm256_maddubs_epi16(wu, _mm256_sign_epi8(aq, wq));
-    else p16 = _mm256_maddubs_epi16(wq, aq);
+AVX2_INLINE __m256i pair_dot(const enum kind kind, __m256i wq, __m256i aq, __m256i corr) {
+    __m256i p16 = _mm256_maddubs_epi16(wq, aq);
     if (kind == Q5_0) p16 = _mm256_sub_epi16(p16, corr);
     return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
 }
@@ -60,7 +52,6 @@ AVX2_INLINE __m256i pair_dot(const enum kind kind, __m256i wq, __m256i wu, __m25
 AVX2_INLINE void tile_q32(const enum kind kind, const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb,
                           int64_t n_in, float *y, int64_t ys, const int cont, const int R, const int T) {
     const size_t wbytes = kind == Q5_0   ? sizeof(block_q5_0)
-                          : kind == Q8_0 ? sizeof(block_q8_0)
                           : kind == Q4_1 ? sizeof(block_q4_1)
                                          : sizeof(block_q5_1);
     const bool has_min = kind == Q4_1 || kind == Q5_1;
@@ -70,7 +61,7 @@ AVX2_INLINE void tile_q32(const enum kind kind, const uint8_t *w, size_t wrb, co
 
     for (int64_t b = 0; b < nb; b++) {
         avx2_prefetch_next(w, (size_t)R * wrb, b, (size_t)R * wbytes);
-        __m256i wq[AVX2_RMAX], wu[AVX2_RMAX], dots[8];
+        __m256i wq[AVX2_RMAX], dots[8];
         uint16_t wd[AVX2_RMAX], wm[AVX2_RMAX], ad[AVX2_TMAX], as[AVX2_TMAX];
         if (T == 1) {
             /* one token: each row's block is used as soon as it is unpacked */
@@ -78,19 +69,19 @@ AVX2_INLINE void tile_q32(const enum kind kind, const uint8_t *w, size_t wrb, co
             load_act(kind, a + (size_t)b * abytes, abytes, &aq, &corr, &ad[0], &as[0]);
 #pragma GCC unroll 8
             for (int r = 0; r < R; r++) {
-                unpack_row(kind, w + (size_t)r * wrb + (size_t)b * wbytes, &wq[0], &wu[0], &wd[r], &wm[r]);
-                dots[r] = pair_dot(kind, wq[0], wu[0], aq, corr);
+                unpack_row(kind, w + (size_t)r * wrb + (size_t)b * wbytes, &wq[0], &wd[r], &wm[r]);
+                dots[r] = pair_dot(kind, wq[0], aq, corr);
             }
         } else {
 #pragma GCC unroll 8
             for (int r = 0; r < R; r++)
-                unpack_row(kind, w + (size_t)r * wrb + (size_t)b * wbytes, &wq[r], &wu[r], &wd[r], &wm[r]);
+                unpack_row(kind, w + (size_t)r * wrb + (size_t)b * wbytes, &wq[r], &wd[r], &wm[r]);
 #pragma GCC unroll 8
             for (int t = 0; t < T; t++) {
                 __m256i aq, corr;
                 load_act(kind, a + (size_t)t * arb + (size_t)b * abytes, abytes, &aq, &corr, &ad[t], &as[t]);
 #pragma GCC unroll 8
-                for (int r = 0; r < R; r++) dots[r * T + t] = pair_dot(kind, wq[r], wu[r], aq, corr);
+                for (int r = 0; r < R; r++) dots[r * T + t] = pair_dot(kind, wq[r], aq, corr);
             }
         }
         const __m256 isum = _mm256_cvtepi32_ps(avx2_reduce_lanes(dots, R * T));
@@ -109,16 +100,13 @@ AVX2_INLINE void tile_q32(const enum kind kind, const uint8_t *w, size_t wrb, co
         tile_q32(kind, w, wrb, a, arb, n_in, y, ys, cont, R, T);                                                 \
     }
 BODY(Q5_0)
-BODY(Q8_0)
 BODY(Q4_1)
 BODY(Q5_1)
 
 AVX2_TILES_PAIRS(q5_0, tile_Q5_0, QTYPE_Q5_0)
-AVX2_TILES_PAIRS(q8_0, tile_Q8_0, QTYPE_Q8_0)
 AVX2_TILES_PAIRS(q4_1, tile_Q4_1, QTYPE_Q4_1)
 AVX2_TILES_PAIRS(q5_1, tile_Q5_1, QTYPE_Q5_1)
 
 AVX2_GEMM(q5_0)
-AVX2_GEMM(q8_0)
 AVX2_GEMM(q4_1)
 AVX2_GEMM(q5_1)

@@ -9,8 +9,8 @@
  *    R consecutive weight rows and T consecutive tokens over a run of
  *    blocks. A result never depends on r0, r1, n_tok, the thread count or
  *    on which tile computed it:
- *      quantized types but Q4_0: a tile keeps one (row, token) pair per f32 lane
- *      (R * T <= 8). Each block's integer dot of a pair is summed exactly
+ *      other quantized types: a tile keeps one (row, token) pair per f32
+ *      lane (R * T <= 8). Each block's integer dot of a pair is summed exactly
  *      into its lane and scaled and added with quant_dot.c's f32
  *      operations in quant_dot.c's order, so every pair gets the scalar
  *      reference's bits. Long rows may be split into parts, the running
@@ -18,10 +18,10 @@
  *      float types: every tile shape runs the same f32/f64 operations per
  *      pair (f32 FMA over fixed 256-element chunks into f64 lanes, a fixed
  *      final sum); they differ from the scalar's f64 sum by rounding only.
- *    Q4_0 is not tiled this way: gemm_lane_avx2.c keeps one block per lane
- *    and sums in 4096-element chunks (its own invariants there), which
- *    differs from the scalar's order by rounding only and likewise never
- *    depends on the split or the batching.
+ *    Q4_0 and Q8_0 are not tiled this way: gemm_lane_avx2.c keeps one
+ *    block per lane and sums in 4096-element chunks (its own invariants
+ *    there), which differs from the scalar's order by rounding only and
+ *    likewise never depends on the split or the batching.
  *  - Integer dot products use maddubs (u8 x s8 -> s16 pairs) and madd.
  *    maddubs saturates at +-32767: its unsigned operand is at most 63 for
  *    the K types and 4/5-bit types, and |w| <= 128 (sign moved onto the
