@@ -61,7 +61,7 @@ enum {
     LANE_BLOCKS = 8,                          /* blocks per group */
     LANE_CHUNK_GROUPS = 16,                   /* groups per reduction chunk (4096 elements) */
     LANE_PAB = 320,                           /* packed activation bytes per token and group */
-    LANE_PWB = 288,                           /* unpacked weight bytes per row and group (8 steps, scales) */
+    LANE_PWB = 288,                           /* unpacked weight bytes per row and group: 8 steps, scales */
     LANE_T = 3,                               /* tokens per tile */
     LANE_RB = 4,                              /* rows per prefill row block */
     LANE_TB = 30,                             /* tokens per prefill block (a multiple of LANE_T) */
@@ -117,31 +117,45 @@ AVX2_INLINE const uint8_t *lane_group_at(const uint8_t *row, size_t bb, int64_t 
     return pad;
 }
 
+/* The nibbles of qs dword j of the 8 blocks: steps j (low) and j + 4 (high). */
+AVX2_INLINE __m256i lane_lo(__m256i q) { return _mm256_and_si256(q, _mm256_set1_epi8(0x0F)); }
+AVX2_INLINE __m256i lane_hi(__m256i q) { return _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(0x0F)); }
+
+/* The 8 steps of the 8 blocks at p: Q8_0 weights or q8_0 activations
+ * (Q8, qs dwords) or Q4_0 weights (nibbles). */
+AVX2_INLINE void lane_steps(const int Q8, const uint8_t *p, __m256i u[8]) {
+    if (Q8) {
+        lane_quarter(p, sizeof(block_q8_0), 2, u);
+        lane_quarter(p, sizeof(block_q8_0), 18, u + 4);
+        return;
+    }
+    __m256i q[4];
+    lane_quarter(p, sizeof(block_q4_0), 2, q);
+    for (int j = 0; j < 4; j++) {
+        u[j] = lane_lo(q[j]);
+        u[j + 4] = lane_hi(q[j]);
+    }
+}
+
 /* Packs group g of a q8_0 activation row of nb blocks into dst (LANE_PAB
  * bytes): steps, -8 * sum(a) per block, scales. */
 static void lane_pack_group(const uint8_t *arow, int64_t g, int64_t nb, uint8_t *dst) {
     _Alignas(32) uint8_t pad[LANE_BLOCKS * sizeof(block_q8_0)];
     const uint8_t *p = lane_group_at(arow, sizeof(block_q8_0), g, nb, pad);
-    __m256i sum16 = _mm256_setzero_si256();
-    for (int h = 0; h < 2; h++) {
-        __m256i u[4];
-        lane_quarter(p, sizeof(block_q8_0), 2 + 16 * (size_t)h, u);
-        for (int j = 0; j < 4; j++) {
-            _mm256_store_si256((__m256i *)(dst + 32 * (4 * h + j)), u[j]);
-            sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(_mm256_set1_epi8(1), u[j]));
-        }
+    __m256i u[8], sum16 = _mm256_setzero_si256();
+    lane_steps(1, p, u);
+    for (int s = 0; s < 8; s++) {
+        _mm256_store_si256((__m256i *)(dst + 32 * s), u[s]);
+        sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(_mm256_set1_epi8(1), u[s]));
     }
     const __m256i sum = _mm256_madd_epi16(sum16, _mm256_set1_epi16(1));
     _mm256_store_si256((__m256i *)(dst + 256), _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum, 3)));
     _mm256_store_ps((float *)(dst + 288), lane_scales(p, sizeof(block_q8_0)));
 }
 
-/* The nibbles of qs dword j of the 8 blocks: steps j (low) and j + 4 (high). */
-AVX2_INLINE __m256i lane_lo(__m256i q) { return _mm256_and_si256(q, _mm256_set1_epi8(0x0F)); }
-AVX2_INLINE __m256i lane_hi(__m256i q) { return _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(0x0F)); }
-
 /* Step s of a group for T tokens: the weights' step u with each token's
- * step s (token t's group at a + t * ts), into the int16 sums I[t]. Steps
+ * step s (token t's group at a + t * ts), into the sums I[t] (int16 for
+ * Q4_0, int32 for Q8_0). Steps
  * go outer and tokens inner, so a step's weights are loaded or unpacked
  * once for the tokens. AVX2_PIN keeps each product where it is: else gcc
  * hoists all the group's activation loads to its top and spills them. */
@@ -171,34 +185,36 @@ AVX2_INLINE void lane_group(const int Q8, const int T, const uint8_t *wrow, cons
         for (int k = 0; k < 8; k++) lane_step(Q8, T, _mm256_load_si256((const __m256i *)(wq + 32 * k)), a, ts, k, I);
         *dw = _mm256_load_ps((const float *)(wq + 256));
     } else {
-        const uint8_t *p = wrow + (size_t)g * lane_gb(Q8);
-        for (size_t k = 0; k < lane_gb(Q8); k += 64) _mm_prefetch((const char *)(p + LANE_PF + k), _MM_HINT_T0);
+        const uint8_t *next = wrow + (size_t)g * lane_gb(Q8) + LANE_PF;
+        for (size_t k = 0; k < lane_gb(Q8); k += 64) _mm_prefetch((const char *)(next + k), _MM_HINT_T0);
         _Alignas(32) uint8_t pad[LANE_BLOCKS * sizeof(block_q8_0)];
-        p = lane_group_at(wrow, lane_bb(Q8), g, nb, pad);
+        const uint8_t *p = lane_group_at(wrow, lane_bb(Q8), g, nb, pad);
         *dw = lane_scales(p, lane_bb(Q8));
+        /* a quarter of the steps unpacked at a time: fewer registers held
+         * than lane_steps' eight */
+        __m256i q[4];
         if (Q8) {
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) {
-                __m256i q[4];
                 lane_quarter(p, lane_bb(Q8), 2 + 16 * (size_t)h, q);
 #pragma GCC unroll 4
                 for (int j = 0; j < 4; j++) lane_step(Q8, T, q[j], a, ts, 4 * h + j, I);
             }
-            return;
-        }
-        __m256i q[4];
-        lane_quarter(p, lane_bb(Q8), 2, q);
+        } else {
+            lane_quarter(p, lane_bb(Q8), 2, q);
 #pragma GCC unroll 4
-        for (int j = 0; j < 4; j++) {
-            lane_step(Q8, T, lane_lo(q[j]), a, ts, j, I);
-            lane_step(Q8, T, lane_hi(q[j]), a, ts, j + 4, I);
+            for (int j = 0; j < 4; j++) {
+                lane_step(Q8, T, lane_lo(q[j]), a, ts, j, I);
+                lane_step(Q8, T, lane_hi(q[j]), a, ts, j + 4, I);
+            }
         }
     }
-    if (Q8) return;
+    if (!Q8) { /* the int16 sums into int32, with the blocks' -8 * sum(a) */
 #pragma GCC unroll 3
-    for (int t = 0; t < T; t++)
-        I[t] = _mm256_add_epi32(_mm256_madd_epi16(I[t], _mm256_set1_epi16(1)),
-                                _mm256_load_si256((const __m256i *)(a + (size_t)t * ts + 256)));
+        for (int t = 0; t < T; t++)
+            I[t] = _mm256_add_epi32(_mm256_madd_epi16(I[t], _mm256_set1_epi16(1)),
+                                    _mm256_load_si256((const __m256i *)(a + (size_t)t * ts + 256)));
+    }
 }
 
 /* Groups [g0, g1) (g0 a multiple of LANE_CHUNK_GROUPS) of R consecutive
@@ -208,8 +224,9 @@ AVX2_INLINE void lane_group(const int Q8, const int T, const uint8_t *wrow, cons
  * is set, from their unpacked copy (group g0 of row 0; row stride wbs).
  * y[r + t * ys] is the running sum: 0 when g0 is 0, else the sum of the
  * chunks before g0. */
-AVX2_INLINE void lane_block(const int Q8, const int R, const int T, const uint8_t *w, size_t wrb, const uint8_t *wb, size_t wbs,
-                            int64_t g0, int64_t g1, int64_t nb, const uint8_t *pa, size_t ts, float *y, int64_t ys) {
+AVX2_INLINE void lane_block(const int Q8, const int R, const int T, const uint8_t *w, size_t wrb, const uint8_t *wb,
+                            size_t wbs, int64_t g0, int64_t g1, int64_t nb, const uint8_t *pa, size_t ts, float *y,
+                            int64_t ys) {
     const int64_t ng = (nb + LANE_BLOCKS - 1) / LANE_BLOCKS;
     __m256 F[4][LANE_T];
     float acc[4][LANE_T];
@@ -231,8 +248,8 @@ AVX2_INLINE void lane_block(const int Q8, const int R, const int T, const uint8_
         for (int r = 0; r < R; r++) {
             __m256i I[LANE_T];
             __m256 dw;
-            lane_group(Q8, T, w + (size_t)r * wrb, wb ? wb + (size_t)r * wbs + (size_t)(g - g0) * LANE_PWB : NULL, g, nb, a,
-                       ts, I, &dw);
+            const uint8_t *wq = wb ? wb + (size_t)r * wbs + (size_t)(g - g0) * LANE_PWB : NULL;
+            lane_group(Q8, T, w + (size_t)r * wrb, wq, g, nb, a, ts, I, &dw);
 #pragma GCC unroll 3
             for (int t = 0; t < T; t++) {
                 const __m256 da = _mm256_load_ps((const float *)(a + (size_t)t * ts + 288));
@@ -253,18 +270,20 @@ AVX2_INLINE void lane_block(const int Q8, const int R, const int T, const uint8_
 
 /* rows [r0, r1) of T (<= LANE_T) tokens over groups [g0, g1); wb: the
  * rows' unpacked weights (row stride wbs) or NULL */
-AVX2_INLINE void lane_rows_T(const int Q8, const int T, const uint8_t *w, size_t wrb, const uint8_t *wb, size_t wbs, int64_t r0,
-                             int64_t r1, int64_t g0, int64_t g1, int64_t nb, const uint8_t *pa, size_t ts, float *y,
-                             int64_t ys) {
+AVX2_INLINE void lane_rows_T(const int Q8, const int T, const uint8_t *w, size_t wrb, const uint8_t *wb, size_t wbs,
+                             int64_t r0, int64_t r1, int64_t g0, int64_t g1, int64_t nb, const uint8_t *pa, size_t ts,
+                             float *y, int64_t ys) {
     int64_t r = r0;
     if (T == 1 && !wb && (nb + LANE_BLOCKS - 1) / LANE_BLOCKS > LANE_LONG)
-        for (; r + 4 <= r1; r += 4) lane_block(Q8, 4, 1, w + (size_t)r * wrb, wrb, NULL, 0, g0, g1, nb, pa, ts, y + r, ys);
+        for (; r + 4 <= r1; r += 4)
+            lane_block(Q8, 4, 1, w + (size_t)r * wrb, wrb, NULL, 0, g0, g1, nb, pa, ts, y + r, ys);
     for (; r < r1; r++)
         lane_block(Q8, 1, T, w + (size_t)r * wrb, wrb, wb ? wb + (size_t)(r - r0) * wbs : NULL, wbs, g0, g1, nb, pa, ts,
                    y + r, ys);
 }
-AVX2_INLINE void lane_rows(const int Q8, int T, const uint8_t *w, size_t wrb, const uint8_t *wb, size_t wbs, int64_t r0, int64_t r1,
-                      int64_t g0, int64_t g1, int64_t nb, const uint8_t *pa, size_t ts, float *y, int64_t ys) {
+AVX2_INLINE void lane_rows(const int Q8, int T, const uint8_t *w, size_t wrb, const uint8_t *wb, size_t wbs,
+                           int64_t r0, int64_t r1, int64_t g0, int64_t g1, int64_t nb, const uint8_t *pa, size_t ts,
+                           float *y, int64_t ys) {
     if (T == 1) lane_rows_T(Q8, 1, w, wrb, wb, wbs, r0, r1, g0, g1, nb, pa, ts, y, ys);
     else if (T == 2) lane_rows_T(Q8, 2, w, wrb, wb, wbs, r0, r1, g0, g1, nb, pa, ts, y, ys);
     else lane_rows_T(Q8, 3, w, wrb, wb, wbs, r0, r1, g0, g1, nb, pa, ts, y, ys);
@@ -319,16 +338,9 @@ AVX2_INLINE void lane_gemm(const int Q8, const uint8_t *w, size_t wrb, const uin
                         _Alignas(32) uint8_t pad[LANE_BLOCKS * sizeof(block_q8_0)];
                         const uint8_t *p = lane_group_at(w + (size_t)r * wrb, lane_bb(Q8), g, nb, pad);
                         uint8_t *q = wb + (size_t)(r - rb) * wbs + (size_t)(g - g0) * LANE_PWB;
-                        __m256i u[4];
-                        lane_quarter(p, lane_bb(Q8), 2, u);
-                        for (int j = 0; j < 4; j++) {
-                            _mm256_store_si256((__m256i *)(q + 32 * j), Q8 ? u[j] : lane_lo(u[j]));
-                            _mm256_store_si256((__m256i *)(q + 32 * (j + 4)), Q8 ? _mm256_setzero_si256() : lane_hi(u[j]));
-                        }
-                        if (Q8) {
-                            lane_quarter(p, lane_bb(Q8), 18, u);
-                            for (int j = 0; j < 4; j++) _mm256_store_si256((__m256i *)(q + 32 * (j + 4)), u[j]);
-                        }
+                        __m256i u[8];
+                        lane_steps(Q8, p, u);
+                        for (int k = 0; k < 8; k++) _mm256_store_si256((__m256i *)(q + 32 * k), u[k]);
                         _mm256_store_ps((float *)(q + 256), lane_scales(p, lane_bb(Q8)));
                     }
                 for (int32_t tt = 0; tt < tn; tt += LANE_T) {
