@@ -10,8 +10,8 @@
  *    gemm, and for the quantized types but Q4_0 and Q8_0 the scalar's
  *    bits exactly (their tiles keep quant_dot.c's per-block f32
  *    arithmetic; Q4_0 and Q8_0 sum per block lane and chunk,
- *    gemm_lane_avx2.c);
- *    bit-identical whatever the row split [r0, r1) and the token grouping.
+ *    gemm_lane_avx2.c); bit-identical whatever the row split [r0, r1)
+ *    and the token grouping.
  *  - The ggml blocks of ../shared/testdata/quant/<type>.gguf: gemm against
  *    the scalar gemm and ggml's w.dot_a.ref.
  *
