@@ -155,6 +155,28 @@ typedef struct case_data {
     const float *x; /* n_tok rows of n_in */
 } case_data;
 
+/* For the types with minimums whose AVX2 kernel sums in its own order
+ * (Q4_K): each element's offset (-dmin * m of its sub-block) into off, the
+ * row dequantized with its quants zeroed; returns 1. Else 0.
+ * Why the tolerance adds sum |off * a|: with minimums the products
+ * d * sc * q * a and dmin * m * a are rounded separately and may cancel.
+ * In ../shared/testdata/quant/q4_k.gguf, row 10 with the extreme row 7 of
+ * x (q8_K d = -472): exact (double) 16.9907243, the scalar level (ggml's
+ * order) 16.9897175 and the lane layout 16.9916706, sum |w * a| 22.7,
+ * both parts about 30040. The scalar is itself 4.4e-5 of sum |w * a| off:
+ * no f32 order meets 1e-5 of sum |w * a| there, while 1e-5 of the parts'
+ * magnitude holds for both. */
+static int min_offsets(uint32_t type, const uint8_t *wrow, float *off, int64_t n_in) {
+    if (type != QTYPE_Q4_K) return 0;
+    block_q4_K b;
+    for (int64_t i = 0; i < n_in / QK_K; i++) {
+        memcpy(&b, wrow + (size_t)i * sizeof b, sizeof b);
+        memset(b.qs, 0, sizeof b.qs);
+        dequant_row(type, (const uint8_t *)&b, off + i * QK_K, QK_K);
+    }
+    return 1;
+}
+
 /* Everything about one (type, weights, activations) case; returns the
  * number of problems found (each also reported unless quiet). When
  * perturb is set, the AVX2 results are altered before the checks (the
@@ -175,7 +197,8 @@ static int check_case(const case_data *c, int perturb, const char *what) {
     float *ys = malloc(sizeof(float) * (size_t)(n_out * T)), *yv = malloc(sizeof(float) * (size_t)(n_out * T));
     float *y2 = malloc(sizeof(float) * (size_t)(n_out * T));
     float *wdq = malloc(sizeof(float) * (size_t)n_in), *adq = malloc(sizeof(float) * (size_t)(n_in * T));
-    if (!act_s || !act_v || !ys || !yv || !y2 || !wdq || !adq) {
+    float *wmin = malloc(sizeof(float) * (size_t)n_in);
+    if (!act_s || !act_v || !ys || !yv || !y2 || !wdq || !adq || !wmin) {
         PROBLEM("out of memory");
         goto done;
     }
@@ -199,13 +222,17 @@ static int check_case(const case_data *c, int perturb, const char *what) {
     }
     for (int64_t r = 0; r < n_out; r++) {
         dequant_row(type, c->w + (size_t)r * c->row_bytes, wdq, n_in);
+        const int has_min = min_offsets(type, c->w + (size_t)r * c->row_bytes, wmin, n_in);
         for (int32_t t = 0; t < T; t++) {
             double mag = 0;
             for (int64_t i = 0; i < n_in; i++) mag += fabs((double)wdq[i] * adq[t * n_in + i]);
+            if (has_min)
+                for (int64_t i = 0; i < n_in; i++) mag += fabs((double)wmin[i] * adq[t * n_in + i]);
             const double got = yv[t * n_out + r], want = ys[t * n_out + r];
-            /* quantized types but the lane-layout Q4_0 and Q8_0: the scalar's bits
-             * (same per-block f32 arithmetic); all: within the tolerance */
-            if (qi->block_elems > 1 && type != QTYPE_Q4_0 && type != QTYPE_Q8_0 &&
+            /* quantized types but the lane-layout Q4_0, Q8_0 and Q4_K: the
+             * scalar's bits (same per-block f32 arithmetic); all: within the
+             * tolerance */
+            if (qi->block_elems > 1 && type != QTYPE_Q4_0 && type != QTYPE_Q8_0 && type != QTYPE_Q4_K &&
                 memcmp(&yv[t * n_out + r], &ys[t * n_out + r], sizeof(float)) != 0)
                 PROBLEM("%s %s row %lld token %d: avx2 %a scalar %a (not the same bits)", qi->name, what,
                         (long long)r, t, got, want);
@@ -251,6 +278,7 @@ done:
     free(y2);
     free(wdq);
     free(adq);
+    free(wmin);
     return problems;
 #undef PROBLEM
 }

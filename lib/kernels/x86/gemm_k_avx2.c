@@ -132,10 +132,6 @@ AVX2_INLINE void tile_k45(const bool five, const uint8_t *w, size_t wrb, const u
     avx2_store_pairs(acc, y, ys, R, T);
 }
 
-AVX2_INLINE void tile_q4_K(const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, int64_t n_in, float *y,
-                           int64_t ys, const int cont, const int R, const int T) {
-    tile_k45(false, w, wrb, a, arb, n_in, y, ys, cont, R, T);
-}
 AVX2_INLINE void tile_q5_K(const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, int64_t n_in, float *y,
                            int64_t ys, const int cont, const int R, const int T) {
     tile_k45(true, w, wrb, a, arb, n_in, y, ys, cont, R, T);
@@ -329,12 +325,10 @@ AVX2_INLINE void tile_q3_K(const uint8_t *w, size_t wrb, const uint8_t *a, size_
 
 AVX2_TILES_PAIRS(q2_K, tile_q2_K, QTYPE_Q2_K)
 AVX2_TILES_PAIRS(q3_K, tile_q3_K, QTYPE_Q3_K)
-AVX2_TILES_PAIRS(q4_K, tile_q4_K, QTYPE_Q4_K)
 AVX2_TILES_PAIRS(q5_K, tile_q5_K, QTYPE_Q5_K)
 AVX2_TILES_PAIRS(q6_K, tile_q6_K, QTYPE_Q6_K)
 
 AVX2_GEMM(q2_K)
 AVX2_GEMM(q3_K)
-AVX2_GEMM(q4_K)
 AVX2_GEMM(q5_K)
 AVX2_GEMM(q6_K)

@@ -58,10 +58,9 @@
 #include "kernels/x86/x86_avx2.h"
 
 enum {
-    LANE_BLOCKS = 8,                          /* blocks per group */
+    LANE_BLOCKS = 8,                          /* blocks (units) per group */
     LANE_CHUNK_GROUPS = 16,                   /* groups per reduction chunk (4096 elements) */
     LANE_PAB = 320,                           /* packed activation bytes per token and group */
-    LANE_PWB = 288,                           /* unpacked weight bytes per row and group: 8 steps, scales */
     LANE_T = 3,                               /* tokens per tile */
     LANE_RB = 4,                              /* rows per prefill row block */
     LANE_TB = 30,                             /* tokens per prefill block (a multiple of LANE_T) */
@@ -70,9 +69,17 @@ enum {
     LANE_PF = 1536                            /* software prefetch distance in the weight stream, bytes */
 };
 
-/* Q8 selects Q8_0 weights (signed bytes) over Q4_0 (nibbles) below. */
-AVX2_INLINE size_t lane_bb(const int Q8) { return Q8 ? sizeof(block_q8_0) : sizeof(block_q4_0); }
-AVX2_INLINE size_t lane_gb(const int Q8) { return LANE_BLOCKS * lane_bb(Q8); }
+/* The weight kinds (K below, a constant in every entry point). */
+enum { LANE_Q4_0, LANE_Q8_0, LANE_Q4_K };
+
+/* bytes of a 32-element block (Q4_0, Q8_0) */
+AVX2_INLINE size_t lane_bb(const int K) { return K == LANE_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0); }
+/* weight bytes per group */
+AVX2_INLINE size_t lane_gb(const int K) { return K == LANE_Q4_K ? sizeof(block_q4_K) : LANE_BLOCKS * lane_bb(K); }
+/* unpacked weight bytes per row and group: 8 steps, dw (and rmin for Q4_K) */
+AVX2_INLINE size_t lane_pwb(const int K) { return K == LANE_Q4_K ? 320 : 288; }
+/* nibble weights: the steps' products summed as int16 */
+AVX2_INLINE int lane_nib(const int K) { return K != LANE_Q8_0; }
 
 /* 4 x 4 dword transpose inside each 128-bit half: y[k] holds 4 dwords of
  * block k (low half) and block k + 4 (high half); u[j] gets dword j of
@@ -122,9 +129,9 @@ AVX2_INLINE __m256i lane_lo(__m256i q) { return _mm256_and_si256(q, _mm256_set1_
 AVX2_INLINE __m256i lane_hi(__m256i q) { return _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(0x0F)); }
 
 /* The 8 steps of the 8 blocks at p: Q8_0 weights or q8_0 activations
- * (Q8, qs dwords) or Q4_0 weights (nibbles). */
-AVX2_INLINE void lane_steps(const int Q8, const uint8_t *p, __m256i u[8]) {
-    if (Q8) {
+ * (qs dwords) or Q4_0 weights (nibbles). */
+AVX2_INLINE void lane_steps(const int K, const uint8_t *p, __m256i u[8]) {
+    if (K == LANE_Q8_0) {
         lane_quarter(p, sizeof(block_q8_0), 2, u);
         lane_quarter(p, sizeof(block_q8_0), 18, u + 4);
         return;
@@ -137,13 +144,49 @@ AVX2_INLINE void lane_steps(const int Q8, const uint8_t *p, __m256i u[8]) {
     }
 }
 
+/* Q4_K: sub-block j (scale j) is the low (j even) or high (j odd) nibbles
+ * of qs[32 (j / 2) .. + 31]; lane j holds sub-block j. Steps 4h .. 4h + 3
+ * of the 8 lanes: dwords 4h .. 4h + 3 of each sub-block. */
+AVX2_INLINE void lane_k4_half(const uint8_t *qs, int h, __m256i u[4]) {
+    const __m128i *q = (const __m128i *)(qs + 16 * h);
+    /* lanes 0..3 from qs[0..63], 4..7 from qs[64..127] */
+    const __m256i a = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(q)), _mm_loadu_si128(q + 4), 1);
+    const __m256i b =
+        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(q + 2)), _mm_loadu_si128(q + 6), 1);
+    const __m256i ah = _mm256_srli_epi16(a, 4), bh = _mm256_srli_epi16(b, 4);
+    const __m256i t0 = _mm256_unpacklo_epi32(a, ah), t1 = _mm256_unpacklo_epi32(b, bh); /* dwords 0, 1 */
+    const __m256i t2 = _mm256_unpackhi_epi32(a, ah), t3 = _mm256_unpackhi_epi32(b, bh); /* dwords 2, 3 */
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    u[0] = _mm256_and_si256(_mm256_unpacklo_epi64(t0, t1), m4);
+    u[1] = _mm256_and_si256(_mm256_unpackhi_epi64(t0, t1), m4);
+    u[2] = _mm256_and_si256(_mm256_unpacklo_epi64(t2, t3), m4);
+    u[3] = _mm256_and_si256(_mm256_unpackhi_epi64(t2, t3), m4);
+}
+
+/* Q4_K: the sub-blocks' scales d * sc_j (*dw) and minimums dmin * m_j
+ * (*rmin) as f32 lanes (exact: an f16 times a 6-bit integer). */
+AVX2_INLINE void lane_k4_scales(const block_q4_K *x, __m256 *dw, __m256 *rmin) {
+    uint32_t u[3], dd;
+    __builtin_memcpy(u, x->scales, 12);
+    __builtin_memcpy(&dd, x, 4); /* d, dmin */
+    const uint64_t sc = (uint64_t)(u[0] & 0x3f3f3f3fu) |
+                        (uint64_t)((u[2] & 0x0f0f0f0fu) | ((u[0] >> 6) & 0x03030303u) << 4) << 32;
+    const uint64_t m = (uint64_t)(u[1] & 0x3f3f3f3fu) |
+                       (uint64_t)(((u[2] >> 4) & 0x0f0f0f0fu) | ((u[1] >> 6) & 0x03030303u) << 4) << 32;
+    const __m256 d2 = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128((int)dd)));
+    const __m256 d = _mm256_permutevar8x32_ps(d2, _mm256_setzero_si256());
+    const __m256 dmin = _mm256_permutevar8x32_ps(d2, _mm256_set1_epi32(1));
+    *dw = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc))));
+    *rmin = _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)m))));
+}
+
 /* Packs group g of a q8_0 activation row of nb blocks into dst (LANE_PAB
- * bytes): steps, -8 * sum(a) per block, scales. */
+ * bytes): steps, -8 * sum(a) per block (int32), scales. */
 static void lane_pack_group(const uint8_t *arow, int64_t g, int64_t nb, uint8_t *dst) {
     _Alignas(32) uint8_t pad[LANE_BLOCKS * sizeof(block_q8_0)];
     const uint8_t *p = lane_group_at(arow, sizeof(block_q8_0), g, nb, pad);
     __m256i u[8], sum16 = _mm256_setzero_si256();
-    lane_steps(1, p, u);
+    lane_steps(LANE_Q8_0, p, u);
     for (int s = 0; s < 8; s++) {
         _mm256_store_si256((__m256i *)(dst + 32 * s), u[s]);
         sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(_mm256_set1_epi8(1), u[s]));
@@ -153,19 +196,34 @@ static void lane_pack_group(const uint8_t *arow, int64_t g, int64_t nb, uint8_t 
     _mm256_store_ps((float *)(dst + 288), lane_scales(p, sizeof(block_q8_0)));
 }
 
+/* Packs super-block g of a q8_K activation row into dst (LANE_PAB bytes):
+ * steps (lane j: sub-block j of 32), da * sum(a) per sub-block (f32, from
+ * the bsums; the minimums' factor), da. */
+static void lane_pack_group_k(const uint8_t *arow, int64_t g, uint8_t *dst) {
+    const block_q8_K *b = (const block_q8_K *)arow + g;
+    __m256i u[8];
+    lane_quarter((const uint8_t *)b->qs, 32, 0, u);
+    lane_quarter((const uint8_t *)b->qs, 32, 16, u + 4);
+    for (int s = 0; s < 8; s++) _mm256_store_si256((__m256i *)(dst + 32 * s), u[s]);
+    const __m256 da = _mm256_set1_ps(b->d);
+    const __m256i sum = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b->bsums), _mm256_set1_epi16(1));
+    _mm256_store_ps((float *)(dst + 256), _mm256_mul_ps(da, _mm256_cvtepi32_ps(sum)));
+    _mm256_store_ps((float *)(dst + 288), da);
+}
+
 /* Step s of a group for T tokens: the weights' step u with each token's
  * step s (token t's group at a + t * ts), into the sums I[t] (int16 for
- * Q4_0, int32 for Q8_0). Steps
- * go outer and tokens inner, so a step's weights are loaded or unpacked
- * once for the tokens. AVX2_PIN keeps each product where it is: else gcc
- * hoists all the group's activation loads to its top and spills them. */
-AVX2_INLINE void lane_step(const int Q8, const int T, __m256i u, const uint8_t *a, size_t ts, int s, __m256i I[]) {
-    const __m256i wa = Q8 ? _mm256_abs_epi8(u) : u; /* |-128| = 128 as unsigned */
+ * the nibble kinds, int32 for Q8_0). Steps go outer and tokens inner, so
+ * a step's weights are loaded or unpacked once for the tokens. AVX2_PIN
+ * keeps each product where it is: else gcc hoists all the group's
+ * activation loads to its top and spills them. */
+AVX2_INLINE void lane_step(const int K, const int T, __m256i u, const uint8_t *a, size_t ts, int s, __m256i I[]) {
+    const __m256i wa = K == LANE_Q8_0 ? _mm256_abs_epi8(u) : u; /* |-128| = 128 as unsigned */
 #pragma GCC unroll 3
     for (int t = 0; t < T; t++) {
         __m256i av = _mm256_load_si256((const __m256i *)(a + (size_t)t * ts + 32 * s));
         AVX2_PIN(av);
-        if (Q8)
+        if (K == LANE_Q8_0)
             I[t] = _mm256_add_epi32(
                 I[t], _mm256_madd_epi16(_mm256_maddubs_epi16(wa, _mm256_sign_epi8(av, u)), _mm256_set1_epi16(1)));
         else I[t] = _mm256_add_epi16(I[t], _mm256_maddubs_epi16(wa, av));
@@ -173,48 +231,84 @@ AVX2_INLINE void lane_step(const int Q8, const int T, __m256i u, const uint8_t *
     }
 }
 
-/* I[t] (T tokens, int32) and the scales of group g of a weight row: from
- * the row itself (wrow, unpacked here) or, when wq is set, from its
- * unpacked copy at wq. a: the tokens' packed group (token t at a + t * ts). */
-AVX2_INLINE void lane_group(const int Q8, const int T, const uint8_t *wrow, const uint8_t *wq, int64_t g, int64_t nb,
-                            const uint8_t *a, size_t ts, __m256i I[], __m256 *dw) {
+/* I[t] (T tokens, int32) and the scales (*dw; Q4_K: *rmin, the minimums)
+ * of group g of a weight row: from the row itself (wrow, unpacked here)
+ * or, when wq is set, from its unpacked copy at wq. a: the tokens' packed
+ * group (token t at a + t * ts). */
+AVX2_INLINE void lane_group(const int K, const int T, const uint8_t *wrow, const uint8_t *wq, int64_t g, int64_t nb,
+                            const uint8_t *a, size_t ts, __m256i I[], __m256 *dw, __m256 *rmin) {
 #pragma GCC unroll 3
     for (int t = 0; t < T; t++) I[t] = _mm256_setzero_si256();
     if (wq) {
 #pragma GCC unroll 8
-        for (int k = 0; k < 8; k++) lane_step(Q8, T, _mm256_load_si256((const __m256i *)(wq + 32 * k)), a, ts, k, I);
+        for (int k = 0; k < 8; k++) lane_step(K, T, _mm256_load_si256((const __m256i *)(wq + 32 * k)), a, ts, k, I);
         *dw = _mm256_load_ps((const float *)(wq + 256));
+        if (K == LANE_Q4_K) *rmin = _mm256_load_ps((const float *)(wq + 288));
     } else {
-        const uint8_t *next = wrow + (size_t)g * lane_gb(Q8) + LANE_PF;
-        for (size_t k = 0; k < lane_gb(Q8); k += 64) _mm_prefetch((const char *)(next + k), _MM_HINT_T0);
-        _Alignas(32) uint8_t pad[LANE_BLOCKS * sizeof(block_q8_0)];
-        const uint8_t *p = lane_group_at(wrow, lane_bb(Q8), g, nb, pad);
-        *dw = lane_scales(p, lane_bb(Q8));
-        /* a quarter of the steps unpacked at a time: fewer registers held
-         * than lane_steps' eight */
+        const uint8_t *next = wrow + (size_t)g * lane_gb(K) + LANE_PF;
+        for (size_t k = 0; k < lane_gb(K); k += 64) _mm_prefetch((const char *)(next + k), _MM_HINT_T0);
+        /* a quarter (Q4_K: half) of the steps unpacked at a time: fewer
+         * registers held than lane_steps' eight */
         __m256i q[4];
-        if (Q8) {
+        if (K == LANE_Q4_K) {
+            const block_q4_K *x = (const block_q4_K *)wrow + g;
+            lane_k4_scales(x, dw, rmin);
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) {
-                lane_quarter(p, lane_bb(Q8), 2 + 16 * (size_t)h, q);
+                lane_k4_half(x->qs, h, q);
 #pragma GCC unroll 4
-                for (int j = 0; j < 4; j++) lane_step(Q8, T, q[j], a, ts, 4 * h + j, I);
+                for (int j = 0; j < 4; j++) lane_step(K, T, q[j], a, ts, 4 * h + j, I);
             }
         } else {
-            lane_quarter(p, lane_bb(Q8), 2, q);
+            _Alignas(32) uint8_t pad[LANE_BLOCKS * sizeof(block_q8_0)];
+            const uint8_t *p = lane_group_at(wrow, lane_bb(K), g, nb, pad);
+            *dw = lane_scales(p, lane_bb(K));
+            if (K == LANE_Q8_0) {
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; h++) {
+                    lane_quarter(p, lane_bb(K), 2 + 16 * (size_t)h, q);
 #pragma GCC unroll 4
-            for (int j = 0; j < 4; j++) {
-                lane_step(Q8, T, lane_lo(q[j]), a, ts, j, I);
-                lane_step(Q8, T, lane_hi(q[j]), a, ts, j + 4, I);
+                    for (int j = 0; j < 4; j++) lane_step(K, T, q[j], a, ts, 4 * h + j, I);
+                }
+            } else {
+                lane_quarter(p, lane_bb(K), 2, q);
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; j++) {
+                    lane_step(K, T, lane_lo(q[j]), a, ts, j, I);
+                    lane_step(K, T, lane_hi(q[j]), a, ts, j + 4, I);
+                }
             }
         }
     }
-    if (!Q8) { /* the int16 sums into int32, with the blocks' -8 * sum(a) */
+    /* the int16 sums into int32 (Q4_0: with the blocks' -8 * sum(a)) */
+    if (K == LANE_Q4_0)
 #pragma GCC unroll 3
         for (int t = 0; t < T; t++)
             I[t] = _mm256_add_epi32(_mm256_madd_epi16(I[t], _mm256_set1_epi16(1)),
                                     _mm256_load_si256((const __m256i *)(a + (size_t)t * ts + 256)));
+    if (K == LANE_Q4_K)
+#pragma GCC unroll 3
+        for (int t = 0; t < T; t++) I[t] = _mm256_madd_epi16(I[t], _mm256_set1_epi16(1));
+}
+
+/* Unpacks group g of a weight row (nb blocks) into q (lane_pwb bytes). */
+AVX2_INLINE void lane_unpack_group(const int K, const uint8_t *wrow, int64_t g, int64_t nb, uint8_t *q) {
+    __m256i u[8];
+    if (K == LANE_Q4_K) {
+        const block_q4_K *x = (const block_q4_K *)wrow + g;
+        __m256 dw, rmin;
+        lane_k4_half(x->qs, 0, u);
+        lane_k4_half(x->qs, 1, u + 4);
+        lane_k4_scales(x, &dw, &rmin);
+        _mm256_store_ps((float *)(q + 256), dw);
+        _mm256_store_ps((float *)(q + 288), rmin);
+    } else {
+        _Alignas(32) uint8_t pad[LANE_BLOCKS * sizeof(block_q8_0)];
+        const uint8_t *p = lane_group_at(wrow, lane_bb(K), g, nb, pad);
+        lane_steps(K, p, u);
+        _mm256_store_ps((float *)(q + 256), lane_scales(p, lane_bb(K)));
     }
+    for (int k = 0; k < 8; k++) _mm256_store_si256((__m256i *)(q + 32 * k), u[k]);
 }
 
 /* Groups [g0, g1) (g0 a multiple of LANE_CHUNK_GROUPS) of R consecutive
@@ -224,7 +318,7 @@ AVX2_INLINE void lane_group(const int Q8, const int T, const uint8_t *wrow, cons
  * is set, from their unpacked copy (group g0 of row 0; row stride wbs).
  * y[r + t * ys] is the running sum: 0 when g0 is 0, else the sum of the
  * chunks before g0. */
-AVX2_INLINE void lane_block(const int Q8, const int R, const int T, const uint8_t *w, size_t wrb, const uint8_t *wb,
+AVX2_INLINE void lane_block(const int K, const int R, const int T, const uint8_t *w, size_t wrb, const uint8_t *wb,
                             size_t wbs, int64_t g0, int64_t g1, int64_t nb, const uint8_t *pa, size_t ts, float *y,
                             int64_t ys) {
     const int64_t ng = (nb + LANE_BLOCKS - 1) / LANE_BLOCKS;
@@ -247,13 +341,16 @@ AVX2_INLINE void lane_block(const int Q8, const int R, const int T, const uint8_
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             __m256i I[LANE_T];
-            __m256 dw;
-            const uint8_t *wq = wb ? wb + (size_t)r * wbs + (size_t)(g - g0) * LANE_PWB : NULL;
-            lane_group(Q8, T, w + (size_t)r * wrb, wq, g, nb, a, ts, I, &dw);
+            __m256 dw, rmin = _mm256_setzero_ps();
+            const uint8_t *wq = wb ? wb + (size_t)r * wbs + (size_t)(g - g0) * lane_pwb(K) : NULL;
+            lane_group(K, T, w + (size_t)r * wrb, wq, g, nb, a, ts, I, &dw, &rmin);
 #pragma GCC unroll 3
             for (int t = 0; t < T; t++) {
                 const __m256 da = _mm256_load_ps((const float *)(a + (size_t)t * ts + 288));
                 F[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(I[t]), _mm256_mul_ps(dw, da), F[r][t]);
+                if (K == LANE_Q4_K) /* minus the minimums: dmin * m_j * da * sum(a) */
+                    F[r][t] = _mm256_fnmadd_ps(rmin, _mm256_load_ps((const float *)(a + (size_t)t * ts + 256)),
+                                               F[r][t]);
             }
         }
         if ((g + 1) % LANE_CHUNK_GROUPS == 0 || g + 1 == ng)
@@ -270,29 +367,36 @@ AVX2_INLINE void lane_block(const int Q8, const int R, const int T, const uint8_
 
 /* rows [r0, r1) of T (<= LANE_T) tokens over groups [g0, g1); wb: the
  * rows' unpacked weights (row stride wbs) or NULL */
-AVX2_INLINE void lane_rows_T(const int Q8, const int T, const uint8_t *w, size_t wrb, const uint8_t *wb, size_t wbs,
+AVX2_INLINE void lane_rows_T(const int K, const int T, const uint8_t *w, size_t wrb, const uint8_t *wb, size_t wbs,
                              int64_t r0, int64_t r1, int64_t g0, int64_t g1, int64_t nb, const uint8_t *pa, size_t ts,
                              float *y, int64_t ys) {
     int64_t r = r0;
     if (T == 1 && !wb && (nb + LANE_BLOCKS - 1) / LANE_BLOCKS > LANE_LONG)
         for (; r + 4 <= r1; r += 4)
-            lane_block(Q8, 4, 1, w + (size_t)r * wrb, wrb, NULL, 0, g0, g1, nb, pa, ts, y + r, ys);
+            lane_block(K, 4, 1, w + (size_t)r * wrb, wrb, NULL, 0, g0, g1, nb, pa, ts, y + r, ys);
     for (; r < r1; r++)
-        lane_block(Q8, 1, T, w + (size_t)r * wrb, wrb, wb ? wb + (size_t)(r - r0) * wbs : NULL, wbs, g0, g1, nb, pa, ts,
+        lane_block(K, 1, T, w + (size_t)r * wrb, wrb, wb ? wb + (size_t)(r - r0) * wbs : NULL, wbs, g0, g1, nb, pa, ts,
                    y + r, ys);
 }
-AVX2_INLINE void lane_rows(const int Q8, int T, const uint8_t *w, size_t wrb, const uint8_t *wb, size_t wbs,
+AVX2_INLINE void lane_rows(const int K, int T, const uint8_t *w, size_t wrb, const uint8_t *wb, size_t wbs,
                            int64_t r0, int64_t r1, int64_t g0, int64_t g1, int64_t nb, const uint8_t *pa, size_t ts,
                            float *y, int64_t ys) {
-    if (T == 1) lane_rows_T(Q8, 1, w, wrb, wb, wbs, r0, r1, g0, g1, nb, pa, ts, y, ys);
-    else if (T == 2) lane_rows_T(Q8, 2, w, wrb, wb, wbs, r0, r1, g0, g1, nb, pa, ts, y, ys);
-    else lane_rows_T(Q8, 3, w, wrb, wb, wbs, r0, r1, g0, g1, nb, pa, ts, y, ys);
+    if (T == 1) lane_rows_T(K, 1, w, wrb, wb, wbs, r0, r1, g0, g1, nb, pa, ts, y, ys);
+    else if (T == 2) lane_rows_T(K, 2, w, wrb, wb, wbs, r0, r1, g0, g1, nb, pa, ts, y, ys);
+    else lane_rows_T(K, 3, w, wrb, wb, wbs, r0, r1, g0, g1, nb, pa, ts, y, ys);
 }
 
-AVX2_INLINE void lane_gemm(const int Q8, const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in,
+/* packs group g of the activation row arow (nb blocks of 32) into dst */
+AVX2_INLINE void lane_pack(const int K, const uint8_t *arow, int64_t g, int64_t nb, uint8_t *dst) {
+    if (K == LANE_Q4_K) lane_pack_group_k(arow, g, dst);
+    else lane_pack_group(arow, g, nb, dst);
+}
+
+AVX2_INLINE void lane_gemm(const int K, const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in,
                            int64_t r0, int64_t r1, int32_t n_tok, float *y, int64_t ys) {
     if (r0 >= r1 || n_tok <= 0) return;
-    const int64_t nb = n_in / QK4_0, ng = (nb + LANE_BLOCKS - 1) / LANE_BLOCKS;
+    /* nb: blocks of 32 (Q4_K: sub-blocks; its groups are its super-blocks) */
+    const int64_t nb = n_in / 32, ng = (nb + LANE_BLOCKS - 1) / LANE_BLOCKS;
     if (ng == 0) { /* an empty dot product is 0, as the scalar level has it */
         for (int32_t t = 0; t < n_tok; t++) memset(y + t * ys + r0, 0, sizeof(float) * (size_t)(r1 - r0));
         return;
@@ -308,15 +412,15 @@ AVX2_INLINE void lane_gemm(const int Q8, const uint8_t *w, size_t wrb, const uin
         if (pa) {
             for (int32_t t = 0; t < n_tok; t++)
                 for (int64_t g = 0; g < ng; g++)
-                    lane_pack_group(act + (size_t)t * arb, g, nb, pa + (size_t)t * ts + (size_t)g * LANE_PAB);
-            lane_rows(Q8, n_tok, w, wrb, NULL, 0, r0, r1, 0, ng, nb, pa, ts, y, ys);
+                    lane_pack(K, act + (size_t)t * arb, g, nb, pa + (size_t)t * ts + (size_t)g * LANE_PAB);
+            lane_rows(K, n_tok, w, wrb, NULL, 0, r0, r1, 0, ng, nb, pa, ts, y, ys);
             free(heap);
             return;
         }
     }
     /* a prefill: chunk by chunk, tokens in blocks of up to LANE_TB, rows in
      * blocks of LANE_RB unpacked once for the block's tokens */
-    _Alignas(32) uint8_t wb[LANE_RB * LANE_CHUNK_GROUPS * LANE_PWB];
+    _Alignas(32) uint8_t wb[LANE_RB * LANE_CHUNK_GROUPS * 320];
     const size_t ts = (size_t)LANE_CHUNK_GROUPS * LANE_PAB;
     const size_t want = ts * (size_t)(n_tok < LANE_TB ? n_tok : LANE_TB);
     uint8_t *heap = want > sizeof stack_pa ? aligned_alloc(32, want) : NULL;
@@ -328,24 +432,17 @@ AVX2_INLINE void lane_gemm(const int Q8, const uint8_t *w, size_t wrb, const uin
             const int64_t g1 = g0 + LANE_CHUNK_GROUPS < ng ? g0 + LANE_CHUNK_GROUPS : ng;
             for (int32_t t = 0; t < tn; t++)
                 for (int64_t g = g0; g < g1; g++)
-                    lane_pack_group(act + (size_t)(t0 + t) * arb, g, nb,
-                                    pa + (size_t)t * ts + (size_t)(g - g0) * LANE_PAB);
-            const size_t wbs = (size_t)(g1 - g0) * LANE_PWB;
+                    lane_pack(K, act + (size_t)(t0 + t) * arb, g, nb, pa + (size_t)t * ts + (size_t)(g - g0) * LANE_PAB);
+            const size_t wbs = (size_t)(g1 - g0) * lane_pwb(K);
             for (int64_t rb = r0; rb < r1; rb += LANE_RB) {
                 const int64_t re = rb + LANE_RB < r1 ? rb + LANE_RB : r1;
                 for (int64_t r = rb; r < re; r++)
-                    for (int64_t g = g0; g < g1; g++) {
-                        _Alignas(32) uint8_t pad[LANE_BLOCKS * sizeof(block_q8_0)];
-                        const uint8_t *p = lane_group_at(w + (size_t)r * wrb, lane_bb(Q8), g, nb, pad);
-                        uint8_t *q = wb + (size_t)(r - rb) * wbs + (size_t)(g - g0) * LANE_PWB;
-                        __m256i u[8];
-                        lane_steps(Q8, p, u);
-                        for (int k = 0; k < 8; k++) _mm256_store_si256((__m256i *)(q + 32 * k), u[k]);
-                        _mm256_store_ps((float *)(q + 256), lane_scales(p, lane_bb(Q8)));
-                    }
+                    for (int64_t g = g0; g < g1; g++)
+                        lane_unpack_group(K, w + (size_t)r * wrb, g, nb,
+                                          wb + (size_t)(r - rb) * wbs + (size_t)(g - g0) * lane_pwb(K));
                 for (int32_t tt = 0; tt < tn; tt += LANE_T) {
                     const int nt = tn - tt < LANE_T ? tn - tt : LANE_T;
-                    lane_rows(Q8, nt, w, wrb, wb, wbs, rb, re, g0, g1, nb, pa + (size_t)tt * ts, ts,
+                    lane_rows(K, nt, w, wrb, wb, wbs, rb, re, g0, g1, nb, pa + (size_t)tt * ts, ts,
                               y + (int64_t)(t0 + tt) * ys, ys);
                 }
             }
@@ -356,10 +453,15 @@ AVX2_INLINE void lane_gemm(const int Q8, const uint8_t *w, size_t wrb, const uin
 
 void avx2_gemm_q4_0(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in, int64_t r0,
                     int64_t r1, int32_t n_tok, float *y, int64_t ys) {
-    lane_gemm(0, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys);
+    lane_gemm(LANE_Q4_0, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys);
 }
 
 void avx2_gemm_q8_0(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in, int64_t r0,
                     int64_t r1, int32_t n_tok, float *y, int64_t ys) {
-    lane_gemm(1, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys);
+    lane_gemm(LANE_Q8_0, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys);
+}
+
+void avx2_gemm_q4_K(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in, int64_t r0,
+                    int64_t r1, int32_t n_tok, float *y, int64_t ys) {
+    lane_gemm(LANE_Q4_K, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys);
 }
