@@ -7,11 +7,12 @@
  *  - gemm of every type over many shapes (n_in from one block to 27648,
  *    odd row counts, 1..17 and 64 tokens) on random blocks with extreme
  *    f16 scales and zero blocks: within 1e-5 of sum |w * a| of the scalar
- *    gemm, and for the quantized types but Q4_0 and Q8_0 the scalar's
- *    bits exactly (their tiles keep quant_dot.c's per-block f32
- *    arithmetic; Q4_0 and Q8_0 sum per block lane and chunk,
- *    gemm_lane_avx2.c); bit-identical whatever the row split [r0, r1)
- *    and the token grouping.
+ *    gemm (Q4_K: of sum |w * a| + sum |dmin * m * a|, min_offsets), and
+ *    for the quantized types but Q4_0, Q8_0 and Q4_K the scalar's bits
+ *    exactly (their tiles keep quant_dot.c's per-block f32 arithmetic;
+ *    Q4_0, Q8_0 and Q4_K sum per lane and chunk, gemm_lane_avx2.c);
+ *    bit-identical whatever the row split [r0, r1) and the token
+ *    grouping.
  *  - The ggml blocks of ../shared/testdata/quant/<type>.gguf: gemm against
  *    the scalar gemm and ggml's w.dot_a.ref.
  *

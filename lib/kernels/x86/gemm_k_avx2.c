@@ -1,5 +1,6 @@
 /*
- * AVX2 gemm for the K types (super-blocks of 256 with q8_K activations).
+ * AVX2 gemm for the K types but Q4_K (super-blocks of 256 with q8_K
+ * activations; Q4_K is in gemm_lane_avx2.c).
  *
  * Weights are unpacked to unsigned bytes (Q2_K 0..3, Q3_K 0..7 = q + 4,
  * Q4_K 0..15, Q5_K 0..31, Q6_K 0..63 = q + 32) and multiplied with maddubs;
@@ -40,9 +41,9 @@ AVX2_INLINE const block_q8_K *act_block(const uint8_t *a, size_t arb, int t, int
     return (const block_q8_K *)(a + (size_t)t * arb) + b;
 }
 
-/* ---- Q4_K / Q5_K ---------------------------------------------------------------- */
+/* ---- Q5_K ------------------------------------------------------------------------- */
 
-/* The 8 6-bit scales (bytes 0..7 of *sc) and mins (*m) of a Q4_K/Q5_K block. */
+/* The 8 6-bit scales (bytes 0..7 of *sc) and mins (*m) of a Q5_K block. */
 AVX2_INLINE void k4_scales(const uint8_t packed[12], __m128i *sc, __m128i *m) {
     uint32_t u[3];
     __builtin_memcpy(u, packed, 12);
@@ -53,14 +54,14 @@ AVX2_INLINE void k4_scales(const uint8_t packed[12], __m128i *sc, __m128i *m) {
     *m = _mm_set_epi32(0, 0, (int)m_hi, (int)m_lo);
 }
 
-AVX2_INLINE void tile_k45(const bool five, const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb,
-                          int64_t n_in, float *y, int64_t ys, const int cont, const int R, const int T) {
+AVX2_INLINE void tile_q5_K(const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, int64_t n_in, float *y,
+                           int64_t ys, const int cont, const int R, const int T) {
     const int64_t nb = n_in / QK_K;
     const __m256i m4 = _mm256_set1_epi8(15);
     __m256 acc = cont ? avx2_load_pairs(y, ys, R, T) : _mm256_setzero_ps();
 
     for (int64_t b = 0; b < nb; b++) {
-        avx2_prefetch_next(w, (size_t)R * wrb, b, (size_t)R * (five ? sizeof(block_q5_K) : sizeof(block_q4_K)));
+        avx2_prefetch_next(w, (size_t)R * wrb, b, (size_t)R * sizeof(block_q5_K));
         __m256i dots[8];
         float dw[AVX2_RMAX], dmw[AVX2_RMAX], da[AVX2_TMAX];
 #pragma GCC unroll 8
@@ -68,16 +69,15 @@ AVX2_INLINE void tile_k45(const bool five, const uint8_t *w, size_t wrb, const u
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
             const uint8_t *row = w + (size_t)r * wrb;
-            const block_q4_K *x4 = (const block_q4_K *)row + b;
             const block_q5_K *x5 = (const block_q5_K *)row + b;
-            const uint8_t *qs = five ? x5->qs : x4->qs;
-            dw[r] = avx2_f16(five ? x5->d : x4->d);
-            dmw[r] = avx2_f16(five ? x5->dmin : x4->dmin);
+            const uint8_t *qs = x5->qs;
+            dw[r] = avx2_f16(x5->d);
+            dmw[r] = avx2_f16(x5->dmin);
             __m128i sc8, m8;
-            k4_scales(five ? x5->scales : x4->scales, &sc8, &m8);
+            k4_scales(x5->scales, &sc8, &m8);
             (void)m8;
             const __m256i scw = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sc8));
-            const __m256i qh = five ? _mm256_loadu_si256((const __m256i *)x5->qh) : _mm256_setzero_si256();
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)x5->qh);
             __m256i isum[AVX2_TMAX];
 #pragma GCC unroll 8
             for (int t = 0; t < T; t++) isum[t] = _mm256_setzero_si256();
@@ -85,13 +85,11 @@ AVX2_INLINE void tile_k45(const bool five, const uint8_t *w, size_t wrb, const u
             for (int g = 0; g < 4; g++) {
                 const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * g));
                 __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-                if (five) {
-                    /* bit 2g (low sub-block) and 2g + 1 of qh[l] -> 16 */
-                    const __m256i b0 = _mm256_and_si256(qh, _mm256_set1_epi8((char)(1 << (2 * g))));
-                    const __m256i b1 = _mm256_and_si256(qh, _mm256_set1_epi8((char)(2 << (2 * g))));
-                    lo = _mm256_or_si256(lo, g < 2 ? _mm256_slli_epi16(b0, 4 - 2 * g) : _mm256_srli_epi16(b0, 2 * g - 4));
-                    hi = _mm256_or_si256(hi, g < 2 ? _mm256_slli_epi16(b1, 3 - 2 * g) : _mm256_srli_epi16(b1, 2 * g - 3));
-                }
+                /* bit 2g (low sub-block) and 2g + 1 of qh[l] -> 16 */
+                const __m256i b0 = _mm256_and_si256(qh, _mm256_set1_epi8((char)(1 << (2 * g))));
+                const __m256i b1 = _mm256_and_si256(qh, _mm256_set1_epi8((char)(2 << (2 * g))));
+                lo = _mm256_or_si256(lo, g < 2 ? _mm256_slli_epi16(b0, 4 - 2 * g) : _mm256_srli_epi16(b0, 2 * g - 4));
+                hi = _mm256_or_si256(hi, g < 2 ? _mm256_slli_epi16(b1, 3 - 2 * g) : _mm256_srli_epi16(b1, 2 * g - 3));
                 const __m256i s0 = bcast_word(scw, 2 * g), s1 = bcast_word(scw, 2 * g + 1);
 #pragma GCC unroll 8
                 for (int t = 0; t < T; t++) {
@@ -116,7 +114,7 @@ AVX2_INLINE void tile_k45(const bool five, const uint8_t *w, size_t wrb, const u
         for (int r = 0; r < R; r++) {
             const uint8_t *row = w + (size_t)r * wrb;
             __m128i sc8, m8;
-            k4_scales(five ? ((const block_q5_K *)row + b)->scales : ((const block_q4_K *)row + b)->scales, &sc8, &m8);
+            k4_scales(((const block_q5_K *)row + b)->scales, &sc8, &m8);
             (void)sc8;
             const __m256i mdup = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
 #pragma GCC unroll 8
@@ -132,10 +130,6 @@ AVX2_INLINE void tile_k45(const bool five, const uint8_t *w, size_t wrb, const u
     avx2_store_pairs(acc, y, ys, R, T);
 }
 
-AVX2_INLINE void tile_q5_K(const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, int64_t n_in, float *y,
-                           int64_t ys, const int cont, const int R, const int T) {
-    tile_k45(true, w, wrb, a, arb, n_in, y, ys, cont, R, T);
-}
 
 /* ---- Q6_K ------------------------------------------------------------------------- */
 

@@ -1,21 +1,25 @@
 /*
  * gemm_lane_avx2 - AVX2 gemm of Q4_0 and Q8_0 weights (q8_0 activations)
- * in the lane layout of the AVX-512 level: one 32-element block per 32-bit
- * lane, so that each block's integer dot builds up inside its own lane and
- * no block needs a horizontal sum.
+ * and of Q4_K weights (q8_K activations) in the lane layout of the AVX-512
+ * level: one scale unit (a 32-element block, or a Q4_K sub-block of 32)
+ * per 32-bit lane, so that each unit's integer dot builds up inside its
+ * own lane and no unit needs a horizontal sum.
  *
- *  - A group is 8 consecutive blocks (256 elements); lane L holds block L
- *    of the group. Step s (0..7) holds elements 4s .. 4s + 3 of every
- *    block: qs dword s of Q8_0 weights and of the activations; for Q4_0
- *    the low nibbles of qs dword s (s < 4) or the high nibbles of dword
- *    s - 4.
+ *  - A group is 8 consecutive units (256 elements; for Q4_K its
+ *    super-block); lane L holds unit L of the group. Step s (0..7) holds
+ *    elements 4s .. 4s + 3 of every unit: qs dword s of Q8_0 weights and
+ *    of the activations; for Q4_0 the low nibbles of qs dword s (s < 4)
+ *    or the high nibbles of dword s - 4; for Q4_K the low (L even) or
+ *    high (L odd) nibbles of dword s of qs[32 (L / 2) ..].
  *  - Per (row, token) and group: I = the exact integer dot of each lane's
- *    block. Q4_0: maddubs of the nibbles (0..15) with the activations,
- *    summed as int16 over the 8 steps (|sum| <= 8 * 2 * 15 * 127 < 2^15),
- *    one madd into int32, plus -8 * sum(a) of the block. Q8_0: per step
- *    maddubs(|w|, sign(a, w)) (pair sums <= 2 * 128 * 127 < 2^15) and a
- *    madd, summed in int32. Then in f32, lane by lane,
- *    F = fma(float(I), dw * da, F).
+ *    unit. Q4_0 and Q4_K: maddubs of the nibbles (0..15) with the
+ *    activations, summed as int16 over the 8 steps (|sum| <= 8 * 2 * 15 *
+ *    127 < 2^15), one madd into int32, plus -8 * sum(a) of the block for
+ *    Q4_0. Q8_0: per step maddubs(|w|, sign(a, w)) (pair sums <= 2 * 128 *
+ *    127 < 2^15) and a madd, summed in int32. Then in f32, lane by lane,
+ *    F = fma(float(I), dw * da, F), with dw the block's scale (Q4_K:
+ *    d * sc_L, exact); Q4_K then F = F - rmin * amin, with rmin = dmin *
+ *    m_L (exact) and amin = da * sum(a) of the sub-block (from the bsums).
  *  - Rows are cut in chunks of 4096 elements (16 groups; a partial last
  *    group is zero-padded, its scales 0). F starts at 0 in every chunk
  *    and is summed by avx2_hsum; y = 0 + chunk0 + chunk1 + ... in order.
@@ -23,11 +27,12 @@
  * Every (row, token) goes through these operations whatever the row range,
  * the number of tokens and the blocking, so results do not depend on the
  * threads or the batching. They differ from the scalar's per-block f32
- * order by rounding only (tests: within 1e-5 of sum |w * a|).
+ * order by rounding only (tests: within 1e-5 of sum |w * a|; for Q4_K of
+ * sum |w * a| + sum |dmin * m * a|, since the two products can cancel).
  *
  * Activations are packed once per call into the layout (per token and
- * group: the 8 steps, the blocks' -8 * sum(a) as int32 (Q4_0's offset),
- * their scales as f32: LANE_PAB bytes). A decoded token streams the rows,
+ * group: the 8 steps; then for q8_0 the blocks' -8 * sum(a) as int32 (Q4_0's
+ * offset) and their scales, for q8_K amin and da, as f32: LANE_PAB bytes). A decoded token streams the rows,
  * unpacking each group in registers (long rows four at a time, group by
  * group, so that a group's activations are read from L1 by all four). A
  * prefill goes chunk by chunk: tokens in blocks whose packed chunk stays
@@ -44,6 +49,14 @@
  *    weights). The 4-layer QwQ-32B Q4_0 model at QWQ_MAX_SIMD=avx2: pp128
  *    1.8x, tg32 1.0-1.04x.
  *  - Q8_0: prefill 1.13-1.34x, decode 1.0-1.2x.
+ *  - Q4_K (against gemm_k_avx2.c's pair tiles, which sum every
+ *    super-block horizontally): prefill 1.3-1.8x (two threads 341-365
+ *    against 191-245 GOP/s, as fast as Q4_0), decode 1.15-1.6x on one
+ *    thread; on two 35-39 GB/s, 93-96% of the probe. Without the scale
+ *    decode (timing only) one thread decoded 5-8% faster, without the
+ *    nibble transpose 10-15%. The 4-layer Q4_K_M model at
+ *    QWQ_MAX_SIMD=avx2: pp128 1.18-1.39x, tg32 1.06-1.13x (its Q6_K stays
+ *    on the pair tiles).
  * An earlier, less tidy form of this file (the kind a run-time branch in
  * shared helpers, rows unpacked token-major) gave Q4_0 only 1.3x and Q8_0
  * decode 0.74-0.95x; a Q8_0 decode that summed each block horizontally
@@ -432,7 +445,8 @@ AVX2_INLINE void lane_gemm(const int K, const uint8_t *w, size_t wrb, const uint
             const int64_t g1 = g0 + LANE_CHUNK_GROUPS < ng ? g0 + LANE_CHUNK_GROUPS : ng;
             for (int32_t t = 0; t < tn; t++)
                 for (int64_t g = g0; g < g1; g++)
-                    lane_pack(K, act + (size_t)(t0 + t) * arb, g, nb, pa + (size_t)t * ts + (size_t)(g - g0) * LANE_PAB);
+                    lane_pack(K, act + (size_t)(t0 + t) * arb, g, nb,
+                              pa + (size_t)t * ts + (size_t)(g - g0) * LANE_PAB);
             const size_t wbs = (size_t)(g1 - g0) * lane_pwb(K);
             for (int64_t rb = r0; rb < r1; rb += LANE_RB) {
                 const int64_t re = rb + LANE_RB < r1 ? rb + LANE_RB : r1;
