@@ -58,6 +58,9 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_HDR := include/qwq.h $(wildcard lib/*/*.h) $(wildcard lib/kernels/*/*.h)
 
 $(BUILD)/obj/%_avx2.o:   ISA := -mavx2 -mfma -mf16c
+# AVX-VNNI where the compiler has it (gcc 11, clang 12); else the file builds empty
+AVXVNNI_FLAG := $(shell echo 'int x;' | $(CC) -mavxvnni -x c -c -o /dev/null - 2>/dev/null && echo -mavxvnni)
+$(BUILD)/obj/%_avxvnni.o: ISA := -mavx2 -mfma -mf16c $(AVXVNNI_FLAG)
 $(BUILD)/obj/%_avx512.o: ISA := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c -mavx2
 $(BUILD)/obj/%_dotprod.o: ISA := -march=armv8.2-a+dotprod
 

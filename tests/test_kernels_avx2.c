@@ -10,9 +10,11 @@
  *    gemm (Q4_K: of sum |w * a| + sum |dmin * m * a|, min_offsets), and
  *    for the quantized types but Q4_0, Q8_0 and Q4_K the scalar's bits
  *    exactly (their tiles keep quant_dot.c's per-block f32 arithmetic;
- *    Q4_0, Q8_0 and Q4_K sum per lane and chunk, gemm_lane_avx2.c);
+ *    Q4_0, Q8_0 and Q4_K sum per lane and chunk, gemm_lane.h);
  *    bit-identical whatever the row split [r0, r1) and the token
- *    grouping.
+ *    grouping. Where the CPU has AVX-VNNI the level uses those kernels
+ *    for Q4_0, Q8_0 and Q4_K; every case then also requires the plain
+ *    AVX2 kernels' bits from them.
  *  - The ggml blocks of ../shared/testdata/quant/<type>.gguf: gemm against
  *    the scalar gemm and ggml's w.dot_a.ref.
  *
@@ -126,9 +128,14 @@ static void gen_acts(float *x, int64_t n_tok, int64_t n_in) {
 
 /* ---- the comparison --------------------------------------------------------------- */
 
-static const kernel_table *avx2, *scalar;
+/* avx2: the level's table (with the AVX-VNNI kernels where the CPU has
+ * them); other: the level's other form (the plain AVX2 kernels when avx2
+ * has the AVX-VNNI ones and the reverse; NULL without AVX-VNNI), which
+ * must give the same bits. */
+static const kernel_table *avx2, *scalar, *other;
+static kernel_table other_table;
 
-/* 1: both tables; 0: the CPU lacks AVX2 (skip); -1: not an x86-64 build
+/* 1: the tables; 0: the CPU lacks AVX2 (skip); -1: not an x86-64 build
  * (the level does not exist: nothing to test). */
 static int get_tables(void) {
 #if !defined(__x86_64__)
@@ -136,7 +143,17 @@ static int get_tables(void) {
 #else
     avx2 = kernels_level(QWQ_SIMD_AVX2);
     scalar = kernels_level(QWQ_SIMD_SCALAR);
-    return avx2 != NULL && scalar != NULL;
+    if (!avx2 || !scalar) return 0;
+    if (!other && kernels_cpu_avxvnni()) {
+        kernel_table plain = *scalar, vnni;
+        kernels_fill_avx2(&plain);
+        vnni = plain;
+        if (kernels_fill_avxvnni(&vnni)) {
+            other_table = avx2->gemm[QTYPE_Q4_0] == vnni.gemm[QTYPE_Q4_0] ? plain : vnni;
+            other = &other_table;
+        }
+    }
+    return 1;
 #endif
 }
 
@@ -212,6 +229,11 @@ static int check_case(const case_data *c, int perturb, const char *what) {
     /* the reference */
     scalar->gemm[type](c->w, c->row_bytes, act_s, arb, n_in, 0, n_out, T, ys, n_out);
     avx2->gemm[type](c->w, c->row_bytes, act_v, arb, n_in, 0, n_out, T, yv, n_out);
+    if (other) { /* AVX-VNNI or not: the same bits */
+        other->gemm[type](c->w, c->row_bytes, act_v, arb, n_in, 0, n_out, T, y2, n_out);
+        if (memcmp(y2, yv, sizeof(float) * (size_t)(n_out * T)) != 0)
+            PROBLEM("%s %s: the AVX-VNNI and plain AVX2 kernels differ", qi->name, what);
+    }
     if (perturb) {
         int64_t i = rnd_int((int)(n_out * T));
         yv[i] = yv[i] * 1.0001f + 1e-3f;

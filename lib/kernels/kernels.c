@@ -87,6 +87,14 @@ qwq_simd_level kernels_detect(void) {
      * asking for it turned away Ice Lake and Cascade Lake */
     return avx512 ? QWQ_SIMD_AVX512 : QWQ_SIMD_AVX2;
 }
+
+bool kernels_cpu_avxvnni(void) {
+    unsigned a, b, c, d;
+    if (kernels_detect() < QWQ_SIMD_AVX2) return false;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || a < 1) return false; /* leaf 7's last sub-leaf */
+    if (!__get_cpuid_count(7, 1, &a, &b, &c, &d)) return false;
+    return a & (1u << 4);
+}
 #elif defined(__aarch64__)
 qwq_simd_level kernels_detect(void) {
 #if defined(__linux__)
@@ -130,6 +138,9 @@ static void build_tables(void) {
     if (cpu >= QWQ_SIMD_AVX2 && cpu <= QWQ_SIMD_AVX512) {
         tables[QWQ_SIMD_AVX2] = tables[QWQ_SIMD_SCALAR];
         kernels_fill_avx2(&tables[QWQ_SIMD_AVX2]);
+        /* same bits, faster where the CPU has it; QWQ_AVXVNNI=0 for A/B runs */
+        const char *vnni = getenv("QWQ_AVXVNNI");
+        if (kernels_cpu_avxvnni() && !(vnni && strcmp(vnni, "0") == 0)) kernels_fill_avxvnni(&tables[QWQ_SIMD_AVX2]);
         tables[QWQ_SIMD_AVX2].level = QWQ_SIMD_AVX2;
         tables[QWQ_SIMD_AVX2].name = "avx2";
         table_built[QWQ_SIMD_AVX2] = true;

@@ -71,6 +71,12 @@ const char *kernels_level_name(qwq_simd_level level);
 void kernels_fill_scalar(kernel_table *t);
 #if defined(__x86_64__) || defined(_M_X64)
 void kernels_fill_avx2(kernel_table *t);
+/* Puts the AVX-VNNI forms of the AVX2 level's lane-layout kernels (same
+ * bits) into t, an AVX2 table; false when the build has none (compiler
+ * without -mavxvnni). Call only when kernels_cpu_avxvnni(). */
+bool kernels_fill_avxvnni(kernel_table *t);
+/* The CPU has AVX-VNNI (VEX vpdpbusd on 256 bits) and the AVX2 level. */
+bool kernels_cpu_avxvnni(void);
 void kernels_fill_avx512(kernel_table *t);
 void attn_avx2(const attn_tile *tile, float *work);
 void attn_avx512(const attn_tile *tile, float *work);

@@ -1,6 +1,6 @@
 /*
  * AVX2 gemm for the K types but Q4_K (super-blocks of 256 with q8_K
- * activations; Q4_K is in gemm_lane_avx2.c).
+ * activations; Q4_K is in gemm_lane.h).
  *
  * Weights are unpacked to unsigned bytes (Q2_K 0..3, Q3_K 0..7 = q + 4,
  * Q4_K 0..15, Q5_K 0..31, Q6_K 0..63 = q + 32) and multiplied with maddubs;

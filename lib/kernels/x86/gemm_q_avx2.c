@@ -1,7 +1,7 @@
 /*
  * AVX2 gemm for the 32-element block types Q5_0 (q8_0 activations) and
  * Q4_1, Q5_1 (q8_1 activations); Q4_0 and Q8_0 have their own layout
- * (gemm_lane_avx2.c).
+ * (gemm_lane.h).
  *
  * A tile holds R x T <= 8 (row, token) pairs, one per f32 lane. For each
  * block, each pair's integer dot is one 256-bit maddubs over the 32 bytes

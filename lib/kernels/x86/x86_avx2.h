@@ -18,11 +18,13 @@
  *      float types: every tile shape runs the same f32/f64 operations per
  *      pair (f32 FMA over fixed 256-element chunks into f64 lanes, a fixed
  *      final sum); they differ from the scalar's f64 sum by rounding only.
- *    Q4_0, Q8_0 and Q4_K are not tiled this way: gemm_lane_avx2.c keeps
- *    one block (Q4_K: sub-block) per lane and sums in 4096-element chunks
+ *    Q4_0, Q8_0 and Q4_K are not tiled this way: gemm_lane.h keeps one
+ *    block (Q4_K: sub-block) per lane and sums in 4096-element chunks
  *    (its own invariants there), which differs from the scalar's order by
  *    rounding only and likewise never depends on the split or the
- *    batching.
+ *    batching. It is compiled twice, for plain AVX2 (gemm_lane_avx2.c)
+ *    and with AVX-VNNI (gemm_lane_avxvnni.c, used where the CPU has it):
+ *    the same bits.
  *  - Integer dot products use maddubs (u8 x s8 -> s16 pairs) and madd.
  *    maddubs saturates at +-32767: its unsigned operand is at most 63 for
  *    the K types and 4/5-bit types, and |w| <= 128 (sign moved onto the

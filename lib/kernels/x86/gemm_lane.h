@@ -1,0 +1,500 @@
+/*
+ * gemm_lane - AVX2 gemm of Q4_0 and Q8_0 weights (q8_0 activations) and of
+ * Q4_K weights (q8_K activations) in the lane layout of the AVX-512 level: one scale unit (a 32-element block, or a Q4_K sub-block of 32)
+ * per 32-bit lane, so that each unit's integer dot builds up inside its
+ * own lane and no unit needs a horizontal sum.
+ *
+ *  - A group is 8 consecutive units (256 elements; for Q4_K its
+ *    super-block); lane L holds unit L of the group. Step s (0..7) holds
+ *    elements 4s .. 4s + 3 of every unit: qs dword s of Q8_0 weights and
+ *    of the activations; for Q4_0 the low nibbles of qs dword s (s < 4)
+ *    or the high nibbles of dword s - 4; for Q4_K the low (L even) or
+ *    high (L odd) nibbles of dword s of qs[32 (L / 2) ..].
+ *  - Per (row, token) and group: I = the exact integer dot of each lane's
+ *    unit. Q4_0 and Q4_K: maddubs of the nibbles (0..15) with the
+ *    activations, summed as int16 over the 8 steps (|sum| <= 8 * 2 * 15 *
+ *    127 < 2^15), one madd into int32, plus -8 * sum(a) of the block for
+ *    Q4_0. Q8_0: per step maddubs(|w|, sign(a, w)) (pair sums <= 2 * 128 *
+ *    127 < 2^15) and a madd, summed in int32. Then in f32, lane by lane,
+ *    F = fma(float(I), dw * da, F), with dw the block's scale (Q4_K:
+ *    d * sc_L, exact); Q4_K then F = F - rmin * amin, with rmin = dmin *
+ *    m_L (exact) and amin = da * sum(a) of the sub-block (from the bsums).
+ *  - Rows are cut in chunks of 4096 elements (16 groups; a partial last
+ *    group is zero-padded, its scales 0). F starts at 0 in every chunk
+ *    and is summed by avx2_hsum; y = 0 + chunk0 + chunk1 + ... in order.
+ *
+ * With AVX-VNNI (gemm_lane_avxvnni.c, LANE_VNNI 1) one vpdpbusd per step
+ * and token takes the place of maddubs and the int16 add (Q4_0, Q4_K) or
+ * of maddubs, sign and madd (Q8_0, whose weights then go in offset by 128
+ * as unsigned bytes, I starting at the block's -128 * sum(a); Q4_0's I
+ * starts at its -8 * sum(a)): the same exact integers, so the same bits.
+ * Measured alternating with QWQ_AVXVNNI=0 (qwq-bench-kernels --levels
+ * avx2, 5120 x 5120 and 5120 x 27648): Q8_0 prefill 1.12-1.55x (one
+ * thread 148-170 against 95-123 GOP/s), Q4_0 and Q4_K 1.0-1.06x (their
+ * int16 sums were already one add a step), decode within the noise; the
+ * 4-layer Q8_0 model at QWQ_MAX_SIMD=avx2: pp128 1.23-1.51x, tg32
+ * 0.99-1.04x. Splitting each token's vpdpbusd chain in two (odd steps
+ * into a second sum) showed no gain and is not done.
+ *
+ * Every (row, token) goes through these operations whatever the row range,
+ * the number of tokens and the blocking, so results do not depend on the
+ * threads or the batching. They differ from the scalar's per-block f32
+ * order by rounding only (tests: within 1e-5 of sum |w * a|; for Q4_K of
+ * sum |w * a| + sum |dmin * m * a|, since the two products can cancel).
+ *
+ * Activations are packed once per call into the layout (per token and
+ * group: the 8 steps; then for q8_0 the blocks' -8 * sum(a) as int32 (Q4_0's
+ * offset) and their scales, for q8_K amin and da, as f32: LANE_PAB bytes). A decoded token streams the rows,
+ * unpacking each group in registers (long rows four at a time, group by
+ * group, so that a group's activations are read from L1 by all four). A
+ * prefill goes chunk by chunk: tokens in blocks whose packed chunk stays
+ * in L2, rows in blocks of LANE_RB whose chunk is unpacked once into a
+ * buffer that tiles of 3 tokens then read.
+ *
+ * Measured against the pair tiles (gemm_q_avx2.c: a (row, token) pair per
+ * lane and a horizontal sum of every block), qwq-bench-kernels --levels
+ * avx2, alternating, Zen 5 (5120 x 5120, 27648 x 5120, 5120 x 27648):
+ *  - Q4_0: prefill 1.7-2.1x (one thread 159-176 against 87-94 GOP/s, two
+ *    320-367 against 145-190), decode 1.05-1.2x on short rows and
+ *    0.96-1.07x on 27648-element ones (those went 0.84-0.92x taken one at
+ *    a time: their 34.5 KiB of packed activations leave L1 under the
+ *    weights). The 4-layer QwQ-32B Q4_0 model at QWQ_MAX_SIMD=avx2: pp128
+ *    1.8x, tg32 1.0-1.04x.
+ *  - Q8_0: prefill 1.13-1.34x, decode 1.0-1.2x.
+ *  - Q4_K (against gemm_k_avx2.c's pair tiles, which sum every
+ *    super-block horizontally): prefill 1.3-1.8x (two threads 341-365
+ *    against 191-245 GOP/s, as fast as Q4_0), decode 1.15-1.6x on one
+ *    thread; on two 35-39 GB/s, 93-96% of the probe. Without the scale
+ *    decode (timing only) one thread decoded 5-8% faster, without the
+ *    nibble transpose 10-15%. The 4-layer Q4_K_M model at
+ *    QWQ_MAX_SIMD=avx2: pp128 1.18-1.39x, tg32 1.06-1.13x (its Q6_K stays
+ *    on the pair tiles).
+ * An earlier, less tidy form of this file (the kind a run-time branch in
+ * shared helpers, rows unpacked token-major) gave Q4_0 only 1.3x and Q8_0
+ * decode 0.74-0.95x; a Q8_0 decode that summed each block horizontally
+ * from the blocks' own byte order was no better. Without AVX2_PIN in
+ * lane_step gcc hoists a group's 24 activation loads and spills them
+ * (0.75x).
+ */
+#ifndef QWQ_GEMM_LANE_H
+#define QWQ_GEMM_LANE_H
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/quant.h"
+#include "kernels/x86/x86_avx2.h"
+
+#if !defined(LANE_VNNI)
+#error "define LANE_VNNI (0: AVX2, 1: AVX-VNNI) before including gemm_lane.h"
+#endif
+
+enum {
+    LANE_BLOCKS = 8,                          /* blocks (units) per group */
+    LANE_CHUNK_GROUPS = 16,                   /* groups per reduction chunk (4096 elements) */
+    LANE_PAB = 320,                           /* packed activation bytes per token and group */
+    LANE_T = 3,                               /* tokens per tile */
+    LANE_RB = 4,                              /* rows per prefill row block */
+    LANE_TB = 30,                             /* tokens per prefill block (a multiple of LANE_T) */
+    LANE_LONG = 32,                           /* decode: rows of more groups go four at a time */
+    LANE_STACK = 64 * 1024,                   /* packed activations kept on the stack */
+    LANE_PF = 1536                            /* software prefetch distance in the weight stream, bytes */
+};
+
+/* The weight kinds (K below, a constant in every entry point). */
+enum { LANE_Q4_0, LANE_Q8_0, LANE_Q4_K };
+
+/* bytes of a 32-element block (Q4_0, Q8_0) */
+AVX2_INLINE size_t lane_bb(const int K) { return K == LANE_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0); }
+/* weight bytes per group */
+AVX2_INLINE size_t lane_gb(const int K) { return K == LANE_Q4_K ? sizeof(block_q4_K) : LANE_BLOCKS * lane_bb(K); }
+/* unpacked weight bytes per row and group: 8 steps, dw (and rmin for Q4_K) */
+AVX2_INLINE size_t lane_pwb(const int K) { return K == LANE_Q4_K ? 320 : 288; }
+/* nibble weights: the steps' products summed as int16 */
+AVX2_INLINE int lane_nib(const int K) { return K != LANE_Q8_0; }
+
+/* 4 x 4 dword transpose inside each 128-bit half: y[k] holds 4 dwords of
+ * block k (low half) and block k + 4 (high half); u[j] gets dword j of
+ * blocks 0..7 in lanes 0..7. */
+AVX2_INLINE void lane_transpose4(const __m256i y[4], __m256i u[4]) {
+    const __m256i t0 = _mm256_unpacklo_epi32(y[0], y[1]), t1 = _mm256_unpackhi_epi32(y[0], y[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(y[2], y[3]), t3 = _mm256_unpackhi_epi32(y[2], y[3]);
+    u[0] = _mm256_unpacklo_epi64(t0, t2);
+    u[1] = _mm256_unpackhi_epi64(t0, t2);
+    u[2] = _mm256_unpacklo_epi64(t1, t3);
+    u[3] = _mm256_unpackhi_epi64(t1, t3);
+}
+
+/* dwords 0..3 of the 16 bytes at offset off of the 8 blocks (bb bytes each) at p */
+AVX2_INLINE void lane_quarter(const uint8_t *p, size_t bb, size_t off, __m256i u[4]) {
+    __m256i y[4];
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        const __m128i lo = _mm_loadu_si128((const __m128i *)(p + (size_t)k * bb + off));
+        const __m128i hi = _mm_loadu_si128((const __m128i *)(p + (size_t)(k + 4) * bb + off));
+        y[k] = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+    }
+    lane_transpose4(y, u);
+}
+
+/* The f16 at offset 0 of the 8 blocks (bb bytes each) at p, as f32 lanes. */
+AVX2_INLINE __m256 lane_scales(const uint8_t *p, size_t bb) {
+    uint16_t h[LANE_BLOCKS];
+#pragma GCC unroll 8
+    for (int k = 0; k < LANE_BLOCKS; k++) __builtin_memcpy(&h[k], p + (size_t)k * bb, 2);
+    return _mm256_cvtph_ps(avx2_words(h, LANE_BLOCKS));
+}
+
+/* The 8 blocks (bb bytes each) of group g of a row of nb blocks: at the
+ * row itself, or copied into pad with zeros after the row's last block. */
+AVX2_INLINE const uint8_t *lane_group_at(const uint8_t *row, size_t bb, int64_t g, int64_t nb, uint8_t *pad) {
+    const uint8_t *p = row + (size_t)g * LANE_BLOCKS * bb;
+    const int64_t nv = nb - g * LANE_BLOCKS;
+    if (nv >= LANE_BLOCKS) return p;
+    memset(pad, 0, LANE_BLOCKS * bb);
+    memcpy(pad, p, (size_t)nv * bb);
+    return pad;
+}
+
+/* The nibbles of qs dword j of the 8 blocks: steps j (low) and j + 4 (high). */
+AVX2_INLINE __m256i lane_lo(__m256i q) { return _mm256_and_si256(q, _mm256_set1_epi8(0x0F)); }
+AVX2_INLINE __m256i lane_hi(__m256i q) { return _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(0x0F)); }
+
+/* The 8 steps of the 8 blocks at p: Q8_0 weights or q8_0 activations
+ * (qs dwords) or Q4_0 weights (nibbles). */
+AVX2_INLINE void lane_steps(const int K, const uint8_t *p, __m256i u[8]) {
+    if (K == LANE_Q8_0) {
+        lane_quarter(p, sizeof(block_q8_0), 2, u);
+        lane_quarter(p, sizeof(block_q8_0), 18, u + 4);
+        return;
+    }
+    __m256i q[4];
+    lane_quarter(p, sizeof(block_q4_0), 2, q);
+    for (int j = 0; j < 4; j++) {
+        u[j] = lane_lo(q[j]);
+        u[j + 4] = lane_hi(q[j]);
+    }
+}
+
+/* Q4_K: sub-block j (scale j) is the low (j even) or high (j odd) nibbles
+ * of qs[32 (j / 2) .. + 31]; lane j holds sub-block j. Steps 4h .. 4h + 3
+ * of the 8 lanes: dwords 4h .. 4h + 3 of each sub-block. */
+AVX2_INLINE void lane_k4_half(const uint8_t *qs, int h, __m256i u[4]) {
+    const __m128i *q = (const __m128i *)(qs + 16 * h);
+    /* lanes 0..3 from qs[0..63], 4..7 from qs[64..127] */
+    const __m256i a = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(q)), _mm_loadu_si128(q + 4), 1);
+    const __m256i b =
+        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(q + 2)), _mm_loadu_si128(q + 6), 1);
+    const __m256i ah = _mm256_srli_epi16(a, 4), bh = _mm256_srli_epi16(b, 4);
+    const __m256i t0 = _mm256_unpacklo_epi32(a, ah), t1 = _mm256_unpacklo_epi32(b, bh); /* dwords 0, 1 */
+    const __m256i t2 = _mm256_unpackhi_epi32(a, ah), t3 = _mm256_unpackhi_epi32(b, bh); /* dwords 2, 3 */
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    u[0] = _mm256_and_si256(_mm256_unpacklo_epi64(t0, t1), m4);
+    u[1] = _mm256_and_si256(_mm256_unpackhi_epi64(t0, t1), m4);
+    u[2] = _mm256_and_si256(_mm256_unpacklo_epi64(t2, t3), m4);
+    u[3] = _mm256_and_si256(_mm256_unpackhi_epi64(t2, t3), m4);
+}
+
+/* Q4_K: the sub-blocks' scales d * sc_j (*dw) and minimums dmin * m_j
+ * (*rmin) as f32 lanes (exact: an f16 times a 6-bit integer). */
+AVX2_INLINE void lane_k4_scales(const block_q4_K *x, __m256 *dw, __m256 *rmin) {
+    uint32_t u[3], dd;
+    __builtin_memcpy(u, x->scales, 12);
+    __builtin_memcpy(&dd, x, 4); /* d, dmin */
+    const uint64_t sc = (uint64_t)(u[0] & 0x3f3f3f3fu) |
+                        (uint64_t)((u[2] & 0x0f0f0f0fu) | ((u[0] >> 6) & 0x03030303u) << 4) << 32;
+    const uint64_t m = (uint64_t)(u[1] & 0x3f3f3f3fu) |
+                       (uint64_t)(((u[2] >> 4) & 0x0f0f0f0fu) | ((u[1] >> 6) & 0x03030303u) << 4) << 32;
+    const __m256 d2 = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128((int)dd)));
+    const __m256 d = _mm256_permutevar8x32_ps(d2, _mm256_setzero_si256());
+    const __m256 dmin = _mm256_permutevar8x32_ps(d2, _mm256_set1_epi32(1));
+    *dw = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc))));
+    *rmin = _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)m))));
+}
+
+/* Packs group g of a q8_0 activation row of nb blocks into dst (LANE_PAB
+ * bytes): steps, the offset's correction per block (int32: -8 * sum(a)
+ * for Q4_0, -128 * sum(a) for Q8_0 with AVX-VNNI, else unused), scales. */
+AVX2_INLINE void lane_pack_group(const int K, const uint8_t *arow, int64_t g, int64_t nb, uint8_t *dst) {
+    _Alignas(32) uint8_t pad[LANE_BLOCKS * sizeof(block_q8_0)];
+    const uint8_t *p = lane_group_at(arow, sizeof(block_q8_0), g, nb, pad);
+    __m256i u[8], sum16 = _mm256_setzero_si256();
+    lane_steps(LANE_Q8_0, p, u);
+    for (int s = 0; s < 8; s++) {
+        _mm256_store_si256((__m256i *)(dst + 32 * s), u[s]);
+        sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(_mm256_set1_epi8(1), u[s]));
+    }
+    const __m256i sum = _mm256_madd_epi16(sum16, _mm256_set1_epi16(1));
+    const int shift = K == LANE_Q8_0 ? 7 : 3;
+    _mm256_store_si256((__m256i *)(dst + 256), _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum, shift)));
+    _mm256_store_ps((float *)(dst + 288), lane_scales(p, sizeof(block_q8_0)));
+}
+
+/* Packs super-block g of a q8_K activation row into dst (LANE_PAB bytes):
+ * steps (lane j: sub-block j of 32), da * sum(a) per sub-block (f32, from
+ * the bsums; the minimums' factor), da. */
+static void lane_pack_group_k(const uint8_t *arow, int64_t g, uint8_t *dst) {
+    const block_q8_K *b = (const block_q8_K *)arow + g;
+    __m256i u[8];
+    lane_quarter((const uint8_t *)b->qs, 32, 0, u);
+    lane_quarter((const uint8_t *)b->qs, 32, 16, u + 4);
+    for (int s = 0; s < 8; s++) _mm256_store_si256((__m256i *)(dst + 32 * s), u[s]);
+    const __m256 da = _mm256_set1_ps(b->d);
+    const __m256i sum = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b->bsums), _mm256_set1_epi16(1));
+    _mm256_store_ps((float *)(dst + 256), _mm256_mul_ps(da, _mm256_cvtepi32_ps(sum)));
+    _mm256_store_ps((float *)(dst + 288), da);
+}
+
+/* Step s of a group for T tokens: the weights' step u with each token's
+ * step s (token t's group at a + t * ts), into the sums I[t] (int16 for
+ * the nibble kinds, int32 for Q8_0). Steps go outer and tokens inner, so
+ * a step's weights are loaded or unpacked once for the tokens. AVX2_PIN
+ * keeps each product where it is: else gcc hoists all the group's
+ * activation loads to its top and spills them. */
+AVX2_INLINE void lane_step(const int K, const int T, __m256i u, const uint8_t *a, size_t ts, int s, __m256i I[]) {
+#if LANE_VNNI
+    /* Q8_0: w + 128 as unsigned (the -128 * sum(a) started I) */
+    const __m256i wa = K == LANE_Q8_0 ? _mm256_xor_si256(u, _mm256_set1_epi8((char)0x80)) : u;
+#else
+    const __m256i wa = K == LANE_Q8_0 ? _mm256_abs_epi8(u) : u; /* |-128| = 128 as unsigned */
+#endif
+#pragma GCC unroll 3
+    for (int t = 0; t < T; t++) {
+        __m256i av = _mm256_load_si256((const __m256i *)(a + (size_t)t * ts + 32 * s));
+        AVX2_PIN(av);
+#if LANE_VNNI
+        I[t] = _mm256_dpbusd_avx_epi32(I[t], wa, av);
+#else
+        if (K == LANE_Q8_0)
+            I[t] = _mm256_add_epi32(
+                I[t], _mm256_madd_epi16(_mm256_maddubs_epi16(wa, _mm256_sign_epi8(av, u)), _mm256_set1_epi16(1)));
+        else I[t] = _mm256_add_epi16(I[t], _mm256_maddubs_epi16(wa, av));
+#endif
+        AVX2_PIN(I[t]);
+    }
+}
+
+/* I[t] (T tokens, int32) and the scales (*dw; Q4_K: *rmin, the minimums)
+ * of group g of a weight row: from the row itself (wrow, unpacked here)
+ * or, when wq is set, from its unpacked copy at wq. a: the tokens' packed
+ * group (token t at a + t * ts). */
+AVX2_INLINE void lane_group(const int K, const int T, const uint8_t *wrow, const uint8_t *wq, int64_t g, int64_t nb,
+                            const uint8_t *a, size_t ts, __m256i I[], __m256 *dw, __m256 *rmin) {
+#pragma GCC unroll 3
+    for (int t = 0; t < T; t++) /* AVX-VNNI: Q4_0's -8 * sum(a), Q8_0's -128 * sum(a) */
+        I[t] = LANE_VNNI && K != LANE_Q4_K ? _mm256_load_si256((const __m256i *)(a + (size_t)t * ts + 256))
+                                           : _mm256_setzero_si256();
+    if (wq) {
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) lane_step(K, T, _mm256_load_si256((const __m256i *)(wq + 32 * k)), a, ts, k, I);
+        *dw = _mm256_load_ps((const float *)(wq + 256));
+        if (K == LANE_Q4_K) *rmin = _mm256_load_ps((const float *)(wq + 288));
+    } else {
+        const uint8_t *next = wrow + (size_t)g * lane_gb(K) + LANE_PF;
+        for (size_t k = 0; k < lane_gb(K); k += 64) _mm_prefetch((const char *)(next + k), _MM_HINT_T0);
+        /* a quarter (Q4_K: half) of the steps unpacked at a time: fewer
+         * registers held than lane_steps' eight */
+        __m256i q[4];
+        if (K == LANE_Q4_K) {
+            const block_q4_K *x = (const block_q4_K *)wrow + g;
+            lane_k4_scales(x, dw, rmin);
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                lane_k4_half(x->qs, h, q);
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; j++) lane_step(K, T, q[j], a, ts, 4 * h + j, I);
+            }
+        } else {
+            _Alignas(32) uint8_t pad[LANE_BLOCKS * sizeof(block_q8_0)];
+            const uint8_t *p = lane_group_at(wrow, lane_bb(K), g, nb, pad);
+            *dw = lane_scales(p, lane_bb(K));
+            if (K == LANE_Q8_0) {
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; h++) {
+                    lane_quarter(p, lane_bb(K), 2 + 16 * (size_t)h, q);
+#pragma GCC unroll 4
+                    for (int j = 0; j < 4; j++) lane_step(K, T, q[j], a, ts, 4 * h + j, I);
+                }
+            } else {
+                lane_quarter(p, lane_bb(K), 2, q);
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; j++) {
+                    lane_step(K, T, lane_lo(q[j]), a, ts, j, I);
+                    lane_step(K, T, lane_hi(q[j]), a, ts, j + 4, I);
+                }
+            }
+        }
+    }
+    /* AVX2: the int16 sums into int32 (Q4_0: with the blocks' -8 * sum(a)) */
+    if (!LANE_VNNI && K == LANE_Q4_0)
+#pragma GCC unroll 3
+        for (int t = 0; t < T; t++)
+            I[t] = _mm256_add_epi32(_mm256_madd_epi16(I[t], _mm256_set1_epi16(1)),
+                                    _mm256_load_si256((const __m256i *)(a + (size_t)t * ts + 256)));
+    if (!LANE_VNNI && K == LANE_Q4_K)
+#pragma GCC unroll 3
+        for (int t = 0; t < T; t++) I[t] = _mm256_madd_epi16(I[t], _mm256_set1_epi16(1));
+}
+
+/* Unpacks group g of a weight row (nb blocks) into q (lane_pwb bytes). */
+AVX2_INLINE void lane_unpack_group(const int K, const uint8_t *wrow, int64_t g, int64_t nb, uint8_t *q) {
+    __m256i u[8];
+    if (K == LANE_Q4_K) {
+        const block_q4_K *x = (const block_q4_K *)wrow + g;
+        __m256 dw, rmin;
+        lane_k4_half(x->qs, 0, u);
+        lane_k4_half(x->qs, 1, u + 4);
+        lane_k4_scales(x, &dw, &rmin);
+        _mm256_store_ps((float *)(q + 256), dw);
+        _mm256_store_ps((float *)(q + 288), rmin);
+    } else {
+        _Alignas(32) uint8_t pad[LANE_BLOCKS * sizeof(block_q8_0)];
+        const uint8_t *p = lane_group_at(wrow, lane_bb(K), g, nb, pad);
+        lane_steps(K, p, u);
+        _mm256_store_ps((float *)(q + 256), lane_scales(p, lane_bb(K)));
+    }
+    for (int k = 0; k < 8; k++) _mm256_store_si256((__m256i *)(q + 32 * k), u[k]);
+}
+
+/* Groups [g0, g1) (g0 a multiple of LANE_CHUNK_GROUPS) of R consecutive
+ * weight rows (R > 1 only with T = 1: the rows go in step, group by group)
+ * with T tokens' packed activations (pa: group g0 of token 0; token t at
+ * pa + t * ts). The weights come from the rows (w, stride wrb) or, when wb
+ * is set, from their unpacked copy (group g0 of row 0; row stride wbs).
+ * y[r + t * ys] is the running sum: 0 when g0 is 0, else the sum of the
+ * chunks before g0. */
+AVX2_INLINE void lane_block(const int K, const int R, const int T, const uint8_t *w, size_t wrb, const uint8_t *wb,
+                            size_t wbs, int64_t g0, int64_t g1, int64_t nb, const uint8_t *pa, size_t ts, float *y,
+                            int64_t ys) {
+    const int64_t ng = (nb + LANE_BLOCKS - 1) / LANE_BLOCKS;
+    __m256 F[4][LANE_T];
+    float acc[4][LANE_T];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 3
+        for (int t = 0; t < T; t++) {
+            acc[r][t] = g0 == 0 ? 0.0f : y[r + t * ys];
+            F[r][t] = _mm256_setzero_ps(); /* and again at every chunk (g0 starts one) */
+        }
+    for (int64_t g = g0; g < g1; g++) {
+        if (g % LANE_CHUNK_GROUPS == 0)
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++)
+#pragma GCC unroll 3
+                for (int t = 0; t < T; t++) F[r][t] = _mm256_setzero_ps();
+        const uint8_t *a = pa + (size_t)(g - g0) * LANE_PAB;
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            __m256i I[LANE_T];
+            __m256 dw, rmin = _mm256_setzero_ps();
+            const uint8_t *wq = wb ? wb + (size_t)r * wbs + (size_t)(g - g0) * lane_pwb(K) : NULL;
+            lane_group(K, T, w + (size_t)r * wrb, wq, g, nb, a, ts, I, &dw, &rmin);
+#pragma GCC unroll 3
+            for (int t = 0; t < T; t++) {
+                const __m256 da = _mm256_load_ps((const float *)(a + (size_t)t * ts + 288));
+                F[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(I[t]), _mm256_mul_ps(dw, da), F[r][t]);
+                if (K == LANE_Q4_K) /* minus the minimums: dmin * m_j * da * sum(a) */
+                    F[r][t] = _mm256_fnmadd_ps(rmin, _mm256_load_ps((const float *)(a + (size_t)t * ts + 256)),
+                                               F[r][t]);
+            }
+        }
+        if ((g + 1) % LANE_CHUNK_GROUPS == 0 || g + 1 == ng)
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++)
+#pragma GCC unroll 3
+                for (int t = 0; t < T; t++) acc[r][t] = acc[r][t] + avx2_hsum(F[r][t]);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 3
+        for (int t = 0; t < T; t++) y[r + t * ys] = acc[r][t];
+}
+
+/* rows [r0, r1) of T (<= LANE_T) tokens over groups [g0, g1); wb: the
+ * rows' unpacked weights (row stride wbs) or NULL */
+AVX2_INLINE void lane_rows_T(const int K, const int T, const uint8_t *w, size_t wrb, const uint8_t *wb, size_t wbs,
+                             int64_t r0, int64_t r1, int64_t g0, int64_t g1, int64_t nb, const uint8_t *pa, size_t ts,
+                             float *y, int64_t ys) {
+    int64_t r = r0;
+    if (T == 1 && !wb && (nb + LANE_BLOCKS - 1) / LANE_BLOCKS > LANE_LONG)
+        for (; r + 4 <= r1; r += 4)
+            lane_block(K, 4, 1, w + (size_t)r * wrb, wrb, NULL, 0, g0, g1, nb, pa, ts, y + r, ys);
+    for (; r < r1; r++)
+        lane_block(K, 1, T, w + (size_t)r * wrb, wrb, wb ? wb + (size_t)(r - r0) * wbs : NULL, wbs, g0, g1, nb, pa, ts,
+                   y + r, ys);
+}
+AVX2_INLINE void lane_rows(const int K, int T, const uint8_t *w, size_t wrb, const uint8_t *wb, size_t wbs,
+                           int64_t r0, int64_t r1, int64_t g0, int64_t g1, int64_t nb, const uint8_t *pa, size_t ts,
+                           float *y, int64_t ys) {
+    if (T == 1) lane_rows_T(K, 1, w, wrb, wb, wbs, r0, r1, g0, g1, nb, pa, ts, y, ys);
+    else if (T == 2) lane_rows_T(K, 2, w, wrb, wb, wbs, r0, r1, g0, g1, nb, pa, ts, y, ys);
+    else lane_rows_T(K, 3, w, wrb, wb, wbs, r0, r1, g0, g1, nb, pa, ts, y, ys);
+}
+
+/* packs group g of the activation row arow (nb blocks of 32) into dst */
+AVX2_INLINE void lane_pack(const int K, const uint8_t *arow, int64_t g, int64_t nb, uint8_t *dst) {
+    if (K == LANE_Q4_K) lane_pack_group_k(arow, g, dst);
+    else lane_pack_group(K, arow, g, nb, dst);
+}
+
+AVX2_INLINE void lane_gemm(const int K, const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in,
+                           int64_t r0, int64_t r1, int32_t n_tok, float *y, int64_t ys) {
+    if (r0 >= r1 || n_tok <= 0) return;
+    /* nb: blocks of 32 (Q4_K: sub-blocks; its groups are its super-blocks) */
+    const int64_t nb = n_in / 32, ng = (nb + LANE_BLOCKS - 1) / LANE_BLOCKS;
+    if (ng == 0) { /* an empty dot product is 0, as the scalar level has it */
+        for (int32_t t = 0; t < n_tok; t++) memset(y + t * ys + r0, 0, sizeof(float) * (size_t)(r1 - r0));
+        return;
+    }
+    _Alignas(32) uint8_t stack_pa[LANE_STACK];
+    /* a decoded token (up to LANE_T of them): each row streamed once, the
+     * whole rows' activations packed (on the heap when they do not fit the
+     * stack; without memory, chunk by chunk as a prefill) */
+    if (n_tok <= LANE_T) {
+        const size_t ts = (size_t)ng * LANE_PAB, need = ts * (size_t)n_tok;
+        uint8_t *heap = need > sizeof stack_pa ? aligned_alloc(32, need) : NULL;
+        uint8_t *pa = need <= sizeof stack_pa ? stack_pa : heap;
+        if (pa) {
+            for (int32_t t = 0; t < n_tok; t++)
+                for (int64_t g = 0; g < ng; g++)
+                    lane_pack(K, act + (size_t)t * arb, g, nb, pa + (size_t)t * ts + (size_t)g * LANE_PAB);
+            lane_rows(K, n_tok, w, wrb, NULL, 0, r0, r1, 0, ng, nb, pa, ts, y, ys);
+            free(heap);
+            return;
+        }
+    }
+    /* a prefill: chunk by chunk, tokens in blocks of up to LANE_TB, rows in
+     * blocks of LANE_RB unpacked once for the block's tokens */
+    _Alignas(32) uint8_t wb[LANE_RB * LANE_CHUNK_GROUPS * 320];
+    const size_t ts = (size_t)LANE_CHUNK_GROUPS * LANE_PAB;
+    const size_t want = ts * (size_t)(n_tok < LANE_TB ? n_tok : LANE_TB);
+    uint8_t *heap = want > sizeof stack_pa ? aligned_alloc(32, want) : NULL;
+    uint8_t *pa = heap ? heap : stack_pa;
+    const int32_t TB = heap ? LANE_TB : (int32_t)(sizeof stack_pa / ts) / LANE_T * LANE_T;
+    for (int32_t t0 = 0; t0 < n_tok; t0 += TB) {
+        const int32_t tn = n_tok - t0 < TB ? n_tok - t0 : TB;
+        for (int64_t g0 = 0; g0 < ng; g0 += LANE_CHUNK_GROUPS) {
+            const int64_t g1 = g0 + LANE_CHUNK_GROUPS < ng ? g0 + LANE_CHUNK_GROUPS : ng;
+            for (int32_t t = 0; t < tn; t++)
+                for (int64_t g = g0; g < g1; g++)
+                    lane_pack(K, act + (size_t)(t0 + t) * arb, g, nb,
+                              pa + (size_t)t * ts + (size_t)(g - g0) * LANE_PAB);
+            const size_t wbs = (size_t)(g1 - g0) * lane_pwb(K);
+            for (int64_t rb = r0; rb < r1; rb += LANE_RB) {
+                const int64_t re = rb + LANE_RB < r1 ? rb + LANE_RB : r1;
+                for (int64_t r = rb; r < re; r++)
+                    for (int64_t g = g0; g < g1; g++)
+                        lane_unpack_group(K, w + (size_t)r * wrb, g, nb,
+                                          wb + (size_t)(r - rb) * wbs + (size_t)(g - g0) * lane_pwb(K));
+                for (int32_t tt = 0; tt < tn; tt += LANE_T) {
+                    const int nt = tn - tt < LANE_T ? tn - tt : LANE_T;
+                    lane_rows(K, nt, w, wrb, wb, wbs, rb, re, g0, g1, nb, pa + (size_t)tt * ts, ts,
+                              y + (int64_t)(t0 + tt) * ys, ys);
+                }
+            }
+        }
+    }
+    free(heap);
+}
+
+#endif
