@@ -44,6 +44,15 @@ int testdata_path(char *buf, size_t cap, const char *rel);
 /* Reads a whole file; NULL when it cannot. *len gets its size. */
 unsigned char *test_read_file(const char *path, size_t *len);
 
+/* Weight types with minimums (Q4_1, Q5_1, Q2_K, Q4_K, Q5_K): each element's
+ * offset (m, or -dmin * m of its sub-block), i.e. the row of n_in elements
+ * at wrow dequantized with its quants zeroed, into off; returns 1. Other
+ * types: 0, off untouched. Kernels that round the two products d * sc * q
+ * * a and offset * a apart (the scalar level too) can cancel them, so
+ * tolerances for these types count sum |offset * a| into the magnitude
+ * (tests/minimums.c). */
+int test_min_offsets(uint32_t type, const uint8_t *wrow, float *off, int64_t n_in);
+
 /* splitmix64: the seeded generator of the tests' random inputs (the same
  * sequence on every platform, so a failure reproduces). */
 static inline uint64_t test_splitmix64(uint64_t *state) {

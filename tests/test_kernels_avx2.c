@@ -7,7 +7,7 @@
  *  - gemm of every type over many shapes (n_in from one block to 27648,
  *    odd row counts, 1..17 and 64 tokens) on random blocks with extreme
  *    f16 scales and zero blocks: within 1e-5 of sum |w * a| of the scalar
- *    gemm (Q4_K: of sum |w * a| + sum |dmin * m * a|, min_offsets), and
+ *    gemm (types with minimums: of sum |w * a| + sum |offset * a|), and
  *    for the quantized types but Q4_0, Q8_0 and Q4_K the scalar's bits
  *    exactly (their tiles keep quant_dot.c's per-block f32 arithmetic;
  *    Q4_0, Q8_0 and Q4_K sum per lane and chunk, gemm_lane.h);
@@ -173,28 +173,6 @@ typedef struct case_data {
     const float *x; /* n_tok rows of n_in */
 } case_data;
 
-/* For the types with minimums whose AVX2 kernel sums in its own order
- * (Q4_K): each element's offset (-dmin * m of its sub-block) into off, the
- * row dequantized with its quants zeroed; returns 1. Else 0.
- * Why the tolerance adds sum |off * a|: with minimums the products
- * d * sc * q * a and dmin * m * a are rounded separately and may cancel.
- * In ../shared/testdata/quant/q4_k.gguf, row 10 with the extreme row 7 of
- * x (q8_K d = -472): exact (double) 16.9907243, the scalar level (ggml's
- * order) 16.9897175 and the lane layout 16.9916706, sum |w * a| 22.7,
- * both parts about 30040. The scalar is itself 4.4e-5 of sum |w * a| off:
- * no f32 order meets 1e-5 of sum |w * a| there, while 1e-5 of the parts'
- * magnitude holds for both. */
-static int min_offsets(uint32_t type, const uint8_t *wrow, float *off, int64_t n_in) {
-    if (type != QTYPE_Q4_K) return 0;
-    block_q4_K b;
-    for (int64_t i = 0; i < n_in / QK_K; i++) {
-        memcpy(&b, wrow + (size_t)i * sizeof b, sizeof b);
-        memset(b.qs, 0, sizeof b.qs);
-        dequant_row(type, (const uint8_t *)&b, off + i * QK_K, QK_K);
-    }
-    return 1;
-}
-
 /* Everything about one (type, weights, activations) case; returns the
  * number of problems found (each also reported unless quiet). When
  * perturb is set, the AVX2 results are altered before the checks (the
@@ -245,7 +223,14 @@ static int check_case(const case_data *c, int perturb, const char *what) {
     }
     for (int64_t r = 0; r < n_out; r++) {
         dequant_row(type, c->w + (size_t)r * c->row_bytes, wdq, n_in);
-        const int has_min = min_offsets(type, c->w + (size_t)r * c->row_bytes, wmin, n_in);
+        /* with minimums the magnitude counts sum |offset * a| too (harness.h):
+         * in ../shared/testdata/quant/q4_k.gguf, row 10 with the extreme
+         * row 7 of x as activations (q8_K d = -472), the exact (double)
+         * product is 16.9907243, the scalar level (ggml's order) gives
+         * 16.9897175 and the lane layout 16.9916706, sum |w * a| is 22.7
+         * and both parts about 30040: the scalar itself is 4.4e-5 of
+         * sum |w * a| off, so no f32 order meets 1e-5 of it there */
+        const int has_min = test_min_offsets(type, c->w + (size_t)r * c->row_bytes, wmin, n_in);
         for (int32_t t = 0; t < T; t++) {
             double mag = 0;
             for (int64_t i = 0; i < n_in; i++) mag += fabs((double)wdq[i] * adq[t * n_in + i]);

@@ -12,7 +12,10 @@
  *    blocks; nothing outside the rows and tokens asked for is written.
  * 3. Bit-exact determinism: the same y whatever the row split and the token
  *    grouping (decode and prefill paths give the same bits).
- * 4. The ggml reference blocks of ../shared/testdata/quant.
+ * 4. The ggml reference blocks of ../shared/testdata/quant, with ggml's
+ *    activation a and with the file's 16 rows of x (extremes included;
+ *    for the types with minimums the tolerance's magnitude adds
+ *    sum |offset * a|, harness.h).
  * 5. The checker itself: a one-block perturbation is detected.
  *
  * Skips when the CPU (or the build) has no AVX-512 level.
@@ -435,6 +438,63 @@ static void test_empty_rows(void) {
 
 /* ---- 4. the ggml reference blocks ------------------------------------------------------ */
 
+/* The file's 16 rows of x as activations (extremes: +-60000, 1e-30, ...):
+ * the same quantized bytes as the scalar level, y within 1e-5 of the
+ * scalar's relative to sum |w * a| (+ sum |offset * a| for the types with
+ * minimums, harness.h), and a batch of all 16 gives each token's decoded
+ * bits. */
+static void check_file_rows(const char *file, uint32_t type, const gguf_tensor *tw, const gguf_tensor *tx) {
+    const int64_t C = (int64_t)tw->ne[0], R = (int64_t)tw->ne[1];
+    const int32_t T = (int32_t)tx->ne[1];
+    const size_t wrb = (size_t)tw->n_bytes / (size_t)R, arb = quant_act_row_size(type, C);
+    const uint8_t *w = tw->data;
+    uint8_t *aq = malloc(arb * (size_t)T), *aq_ref = malloc(arb * (size_t)T);
+    float *y = malloc(sizeof(float) * (size_t)(R * T)), *y1 = malloc(sizeof(float) * (size_t)R);
+    float *y_ref = malloc(sizeof(float) * (size_t)(R * T));
+    float *wd = malloc(sizeof(float) * (size_t)C), *off = malloc(sizeof(float) * (size_t)C);
+    float *ad = malloc(sizeof(float) * (size_t)C);
+    if (!aq || !aq_ref || !y || !y1 || !y_ref || !wd || !off || !ad) {
+        test_fail_at(__FILE__, __LINE__, "out of memory");
+        goto done;
+    }
+    for (int32_t t = 0; t < T; t++) {
+        avx512()->quantize[type]((const float *)tx->data + t * C, aq + (size_t)t * arb, C);
+        scalar()->quantize[type]((const float *)tx->data + t * C, aq_ref + (size_t)t * arb, C);
+    }
+    CHECKF(memcmp(aq, aq_ref, arb * (size_t)T) == 0, "%s: quantized rows of x differ", file);
+    avx512()->gemm[type](w, wrb, aq, arb, C, 0, R, T, y, R);
+    scalar()->gemm[type](w, wrb, aq_ref, arb, C, 0, R, T, y_ref, R);
+    const uint32_t at = quant_act_type(type);
+    int bad = 0, bad_bits = 0;
+    for (int32_t t = 0; t < T; t++) {
+        avx512()->gemm[type](w, wrb, aq + (size_t)t * arb, arb, C, 0, R, 1, y1, R);
+        bad_bits += memcmp(y1, y + t * R, sizeof(float) * (size_t)R) != 0;
+        if (at == QTYPE_F32) memcpy(ad, aq_ref + (size_t)t * arb, sizeof(float) * (size_t)C);
+        else dequant_row(at, aq_ref + (size_t)t * arb, ad, C);
+        for (int64_t r = 0; r < R; r++) {
+            dequant_row(type, w + (size_t)r * wrb, wd, C);
+            const int has_min = test_min_offsets(type, w + (size_t)r * wrb, off, C);
+            double mag = 0;
+            for (int64_t i = 0; i < C; i++) mag += fabs((double)wd[i] * ad[i]) + (has_min ? fabs((double)off[i] * ad[i]) : 0);
+            const double got = y[t * R + r], want = y_ref[t * R + r];
+            if (!(fabs(got - want) <= 1e-5 * mag + 1e-35) && bad++ == 0)
+                test_fail_at(__FILE__, __LINE__, "%s row %" PRId64 " x row %d: %.9g vs scalar %.9g (sum|w*a| %.3g)", file,
+                             r, t, got, want, mag);
+        }
+    }
+    CHECKF(bad == 0, "%s: %d results of the rows of x out of the tolerance", file, bad);
+    CHECKF(bad_bits == 0, "%s: %d rows of x decoded differ from the batch", file, bad_bits);
+done:
+    free(aq);
+    free(aq_ref);
+    free(y);
+    free(y1);
+    free(y_ref);
+    free(wd);
+    free(off);
+    free(ad);
+}
+
 static void check_file(const char *file, uint32_t type) {
     NEED_AVX512();
     char path[1024], rel[128];
@@ -485,6 +545,10 @@ static void check_file(const char *file, uint32_t type) {
     } else {
         test_fail_at(__FILE__, __LINE__, "out of memory");
     }
+    const gguf_tensor *tx = gguf_find_tensor(f, "x");
+    if (tx && tx->type == QTYPE_F32 && tx->n_dims == 2 && (int64_t)tx->ne[0] == C && tx->ne[1] >= 1 && tx->ne[1] <= 64)
+        check_file_rows(file, type, tw, tx);
+    else test_fail_at(__FILE__, __LINE__, "%s: no F32 x of %" PRId64 " columns", file, C);
     free(aq);
     free(aq_ref);
     free(y);
