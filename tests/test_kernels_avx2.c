@@ -8,12 +8,12 @@
  *    odd row counts, 1..17 and 64 tokens) on random blocks with extreme
  *    f16 scales and zero blocks: within 1e-5 of sum |w * a| of the scalar
  *    gemm (types with minimums: of sum |w * a| + sum |offset * a|), and
- *    for the quantized types but Q4_0, Q8_0 and Q4_K the scalar's bits
- *    exactly (their tiles keep quant_dot.c's per-block f32 arithmetic;
- *    Q4_0, Q8_0 and Q4_K sum per lane and chunk, gemm_lane.h);
+ *    for the quantized types but Q4_0, Q8_0, Q4_K and Q5_K the scalar's
+ *    bits exactly (their tiles keep quant_dot.c's per-block f32
+ *    arithmetic; those four sum per lane and chunk, gemm_lane.h);
  *    bit-identical whatever the row split [r0, r1) and the token
  *    grouping. Where the CPU has AVX-VNNI the level uses those kernels
- *    for Q4_0, Q8_0 and Q4_K; every case then also requires the plain
+ *    for Q4_0, Q8_0, Q4_K and Q5_K; every case then also requires the plain
  *    AVX2 kernels' bits from them.
  *  - The ggml blocks of ../shared/testdata/quant/<type>.gguf: gemm against
  *    the scalar gemm and ggml's w.dot_a.ref.
@@ -173,6 +173,11 @@ typedef struct case_data {
     const float *x; /* n_tok rows of n_in */
 } case_data;
 
+/* The types in gemm_lane.h's layout: their own f32 order, not the scalar's bits. */
+static int lane_type(uint32_t type) {
+    return type == QTYPE_Q4_0 || type == QTYPE_Q8_0 || type == QTYPE_Q4_K || type == QTYPE_Q5_K;
+}
+
 /* Everything about one (type, weights, activations) case; returns the
  * number of problems found (each also reported unless quiet). When
  * perturb is set, the AVX2 results are altered before the checks (the
@@ -237,10 +242,9 @@ static int check_case(const case_data *c, int perturb, const char *what) {
             if (has_min)
                 for (int64_t i = 0; i < n_in; i++) mag += fabs((double)wmin[i] * adq[t * n_in + i]);
             const double got = yv[t * n_out + r], want = ys[t * n_out + r];
-            /* quantized types but the lane-layout Q4_0, Q8_0 and Q4_K: the
-             * scalar's bits (same per-block f32 arithmetic); all: within the
-             * tolerance */
-            if (qi->block_elems > 1 && type != QTYPE_Q4_0 && type != QTYPE_Q8_0 && type != QTYPE_Q4_K &&
+            /* quantized types but the lane layout's: the scalar's bits (same
+             * per-block f32 arithmetic); all: within the tolerance */
+            if (qi->block_elems > 1 && !lane_type(type) &&
                 memcmp(&yv[t * n_out + r], &ys[t * n_out + r], sizeof(float)) != 0)
                 PROBLEM("%s %s row %lld token %d: avx2 %a scalar %a (not the same bits)", qi->name, what,
                         (long long)r, t, got, want);

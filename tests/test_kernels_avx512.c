@@ -475,11 +475,12 @@ static void check_file_rows(const char *file, uint32_t type, const gguf_tensor *
             dequant_row(type, w + (size_t)r * wrb, wd, C);
             const int has_min = test_min_offsets(type, w + (size_t)r * wrb, off, C);
             double mag = 0;
-            for (int64_t i = 0; i < C; i++) mag += fabs((double)wd[i] * ad[i]) + (has_min ? fabs((double)off[i] * ad[i]) : 0);
+            for (int64_t i = 0; i < C; i++)
+                mag += fabs((double)wd[i] * ad[i]) + (has_min ? fabs((double)off[i] * ad[i]) : 0);
             const double got = y[t * R + r], want = y_ref[t * R + r];
             if (!(fabs(got - want) <= 1e-5 * mag + 1e-35) && bad++ == 0)
-                test_fail_at(__FILE__, __LINE__, "%s row %" PRId64 " x row %d: %.9g vs scalar %.9g (sum|w*a| %.3g)", file,
-                             r, t, got, want, mag);
+                test_fail_at(__FILE__, __LINE__, "%s row %" PRId64 " x row %d: %.9g vs scalar %.9g (sum|w*a| %.3g)",
+                             file, r, t, got, want, mag);
         }
     }
     CHECKF(bad == 0, "%s: %d results of the rows of x out of the tolerance", file, bad);

@@ -1,15 +1,15 @@
 /*
- * AVX2 gemm for the K types but Q4_K (super-blocks of 256 with q8_K
- * activations; Q4_K is in gemm_lane.h).
+ * AVX2 gemm for the K types Q2_K, Q3_K and Q6_K (super-blocks of 256 with
+ * q8_K activations; Q4_K and Q5_K are in gemm_lane.h).
  *
  * Weights are unpacked to unsigned bytes (Q2_K 0..3, Q3_K 0..7 = q + 4,
- * Q4_K 0..15, Q5_K 0..31, Q6_K 0..63 = q + 32) and multiplied with maddubs;
- * madd applies the sub-block scale to the int16 pair sums. The offsets
- * (Q3_K's 4, Q6_K's 32) and the mins (Q2_K, Q4_K, Q5_K) come from the
- * activation's bsums. A tile holds R x T <= 8 (row, token) pairs, one per
- * f32 lane: a super-block's integer sums of each pair are summed exactly
- * into its lane (avx2_reduce_lanes), then per lane, as quant_dot.c,
- *     sum += d * (float)isum - dmin * (float)isum_min  (d = d_w * d_a, ...)
+ * Q6_K 0..63 = q + 32) and multiplied with maddubs; madd applies the
+ * sub-block scale to the int16 pair sums. The offsets (Q3_K's 4, Q6_K's
+ * 32) and Q2_K's mins come from the activation's bsums. A tile holds
+ * R x T <= 8 (row, token) pairs, one per f32 lane: a super-block's integer
+ * sums of each pair are summed exactly into its lane (avx2_reduce_lanes),
+ * then per lane, as quant_dot.c,
+ *     sum += d * (float)isum - dmin * (float)isum_min  (Q2_K; d = d_w * d_a, ...)
  *     sum += (d_w * d_a) * (float)isum                  (Q3_K, Q6_K)
  * with separate multiplies and adds, in super-block order: the scalar
  * reference's bits in every tile shape. A tile unpacks a row's sub-block
@@ -40,96 +40,6 @@ AVX2_INLINE __m256i bcast_word(__m256i v, int i) {
 AVX2_INLINE const block_q8_K *act_block(const uint8_t *a, size_t arb, int t, int64_t b) {
     return (const block_q8_K *)(a + (size_t)t * arb) + b;
 }
-
-/* ---- Q5_K ------------------------------------------------------------------------- */
-
-/* The 8 6-bit scales (bytes 0..7 of *sc) and mins (*m) of a Q5_K block. */
-AVX2_INLINE void k4_scales(const uint8_t packed[12], __m128i *sc, __m128i *m) {
-    uint32_t u[3];
-    __builtin_memcpy(u, packed, 12);
-    const uint32_t sc_lo = u[0] & 0x3f3f3f3fu, m_lo = u[1] & 0x3f3f3f3fu;
-    const uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | ((u[0] >> 6) & 0x03030303u) << 4;
-    const uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | ((u[1] >> 6) & 0x03030303u) << 4;
-    *sc = _mm_set_epi32(0, 0, (int)sc_hi, (int)sc_lo);
-    *m = _mm_set_epi32(0, 0, (int)m_hi, (int)m_lo);
-}
-
-AVX2_INLINE void tile_q5_K(const uint8_t *w, size_t wrb, const uint8_t *a, size_t arb, int64_t n_in, float *y,
-                           int64_t ys, const int cont, const int R, const int T) {
-    const int64_t nb = n_in / QK_K;
-    const __m256i m4 = _mm256_set1_epi8(15);
-    __m256 acc = cont ? avx2_load_pairs(y, ys, R, T) : _mm256_setzero_ps();
-
-    for (int64_t b = 0; b < nb; b++) {
-        avx2_prefetch_next(w, (size_t)R * wrb, b, (size_t)R * sizeof(block_q5_K));
-        __m256i dots[8];
-        float dw[AVX2_RMAX], dmw[AVX2_RMAX], da[AVX2_TMAX];
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++) da[t] = act_block(a, arb, t, b)->d;
-#pragma GCC unroll 8
-        for (int r = 0; r < R; r++) {
-            const uint8_t *row = w + (size_t)r * wrb;
-            const block_q5_K *x5 = (const block_q5_K *)row + b;
-            const uint8_t *qs = x5->qs;
-            dw[r] = avx2_f16(x5->d);
-            dmw[r] = avx2_f16(x5->dmin);
-            __m128i sc8, m8;
-            k4_scales(x5->scales, &sc8, &m8);
-            (void)m8;
-            const __m256i scw = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sc8));
-            const __m256i qh = _mm256_loadu_si256((const __m256i *)x5->qh);
-            __m256i isum[AVX2_TMAX];
-#pragma GCC unroll 8
-            for (int t = 0; t < T; t++) isum[t] = _mm256_setzero_si256();
-#pragma GCC unroll 4
-            for (int g = 0; g < 4; g++) {
-                const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * g));
-                __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-                /* bit 2g (low sub-block) and 2g + 1 of qh[l] -> 16 */
-                const __m256i b0 = _mm256_and_si256(qh, _mm256_set1_epi8((char)(1 << (2 * g))));
-                const __m256i b1 = _mm256_and_si256(qh, _mm256_set1_epi8((char)(2 << (2 * g))));
-                lo = _mm256_or_si256(lo, g < 2 ? _mm256_slli_epi16(b0, 4 - 2 * g) : _mm256_srli_epi16(b0, 2 * g - 4));
-                hi = _mm256_or_si256(hi, g < 2 ? _mm256_slli_epi16(b1, 3 - 2 * g) : _mm256_srli_epi16(b1, 2 * g - 3));
-                const __m256i s0 = bcast_word(scw, 2 * g), s1 = bcast_word(scw, 2 * g + 1);
-#pragma GCC unroll 8
-                for (int t = 0; t < T; t++) {
-                    const int8_t *aq = act_block(a, arb, t, b)->qs + 64 * g;
-                    const __m256i p0 =
-                        _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)aq)), s0);
-                    const __m256i p1 =
-                        _mm256_madd_epi16(_mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(aq + 32))), s1);
-                    isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(p0, p1));
-                    AVX2_PIN(isum[t]);
-                }
-            }
-#pragma GCC unroll 8
-            for (int t = 0; t < T; t++) {
-                AVX2_PIN(isum[t]);
-                dots[r * T + t] = isum[t];
-            }
-        }
-        const __m256 isv = _mm256_cvtepi32_ps(avx2_reduce_lanes(dots, R * T));
-        /* the mins (decoded again: fewer registers held over the rows) */
-#pragma GCC unroll 8
-        for (int r = 0; r < R; r++) {
-            const uint8_t *row = w + (size_t)r * wrb;
-            __m128i sc8, m8;
-            k4_scales(((const block_q5_K *)row + b)->scales, &sc8, &m8);
-            (void)sc8;
-            const __m256i mdup = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
-#pragma GCC unroll 8
-            for (int t = 0; t < T; t++)
-                dots[r * T + t] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)act_block(a, arb, t, b)->bsums), mdup);
-        }
-        const __m256 mins = _mm256_cvtepi32_ps(avx2_reduce_lanes(dots, R * T));
-        const __m256 dav = avx2_lanes_by_tok(da, R, T);
-        const __m256 d = _mm256_mul_ps(avx2_lanes_by_row(dw, R, T), dav);
-        const __m256 dmin = _mm256_mul_ps(avx2_lanes_by_row(dmw, R, T), dav);
-        acc = _mm256_add_ps(acc, _mm256_sub_ps(_mm256_mul_ps(d, isv), _mm256_mul_ps(dmin, mins)));
-    }
-    avx2_store_pairs(acc, y, ys, R, T);
-}
-
 
 /* ---- Q6_K ------------------------------------------------------------------------- */
 
@@ -319,10 +229,8 @@ AVX2_INLINE void tile_q3_K(const uint8_t *w, size_t wrb, const uint8_t *a, size_
 
 AVX2_TILES_PAIRS(q2_K, tile_q2_K, QTYPE_Q2_K)
 AVX2_TILES_PAIRS(q3_K, tile_q3_K, QTYPE_Q3_K)
-AVX2_TILES_PAIRS(q5_K, tile_q5_K, QTYPE_Q5_K)
 AVX2_TILES_PAIRS(q6_K, tile_q6_K, QTYPE_Q6_K)
 
 AVX2_GEMM(q2_K)
 AVX2_GEMM(q3_K)
-AVX2_GEMM(q5_K)
 AVX2_GEMM(q6_K)

@@ -1,30 +1,34 @@
 /*
  * gemm_lane - AVX2 gemm of Q4_0 and Q8_0 weights (q8_0 activations) and of
- * Q4_K weights (q8_K activations) in the lane layout of the AVX-512 level: one scale unit (a 32-element block, or a Q4_K sub-block of 32)
- * per 32-bit lane, so that each unit's integer dot builds up inside its
- * own lane and no unit needs a horizontal sum.
+ * Q4_K and Q5_K weights (q8_K activations) in the lane layout of the
+ * AVX-512 level: one scale unit (a 32-element block, or a K type's
+ * sub-block of 32) per 32-bit lane, so that each unit's integer dot builds
+ * up inside its own lane and no unit needs a horizontal sum.
  *
- *  - A group is 8 consecutive units (256 elements; for Q4_K its
+ *  - A group is 8 consecutive units (256 elements; for the K types a
  *    super-block); lane L holds unit L of the group. Step s (0..7) holds
  *    elements 4s .. 4s + 3 of every unit: qs dword s of Q8_0 weights and
  *    of the activations; for Q4_0 the low nibbles of qs dword s (s < 4)
  *    or the high nibbles of dword s - 4; for Q4_K the low (L even) or
- *    high (L odd) nibbles of dword s of qs[32 (L / 2) ..].
+ *    high (L odd) nibbles of dword s of qs[32 (L / 2) ..], Q5_K the same
+ *    plus 16 times bit L of qh dword s.
  *  - Per (row, token) and group: I = the exact integer dot of each lane's
  *    unit. Q4_0 and Q4_K: maddubs of the nibbles (0..15) with the
  *    activations, summed as int16 over the 8 steps (|sum| <= 8 * 2 * 15 *
  *    127 < 2^15), one madd into int32, plus -8 * sum(a) of the block for
- *    Q4_0. Q8_0: per step maddubs(|w|, sign(a, w)) (pair sums <= 2 * 128 *
- *    127 < 2^15) and a madd, summed in int32. Then in f32, lane by lane,
- *    F = fma(float(I), dw * da, F), with dw the block's scale (Q4_K:
- *    d * sc_L, exact); Q4_K then F = F - rmin * amin, with rmin = dmin *
- *    m_L (exact) and amin = da * sum(a) of the sub-block (from the bsums).
+ *    Q4_0. Q5_K (0..31): the same over steps 0..3 and 4..7 apart (4 * 2 *
+ *    31 * 127 < 2^15), two madds. Q8_0: per step maddubs(|w|, sign(a, w))
+ *    (pair sums <= 2 * 128 * 127 < 2^15) and a madd, summed in int32.
+ *    Then in f32, lane by lane, F = fma(float(I), dw * da, F), with dw
+ *    the block's scale (K types: d * sc_L, exact); the K types then
+ *    F = F - rmin * amin, with rmin = dmin * m_L (exact) and amin = da *
+ *    sum(a) of the sub-block (from the bsums).
  *  - Rows are cut in chunks of 4096 elements (16 groups; a partial last
  *    group is zero-padded, its scales 0). F starts at 0 in every chunk
  *    and is summed by avx2_hsum; y = 0 + chunk0 + chunk1 + ... in order.
  *
  * With AVX-VNNI (gemm_lane_avxvnni.c, LANE_VNNI 1) one vpdpbusd per step
- * and token takes the place of maddubs and the int16 add (Q4_0, Q4_K) or
+ * and token takes the place of maddubs and the int16 add (Q4_0, Q4_K, Q5_K) or
  * of maddubs, sign and madd (Q8_0, whose weights then go in offset by 128
  * as unsigned bytes, I starting at the block's -128 * sum(a); Q4_0's I
  * starts at its -8 * sum(a)): the same exact integers, so the same bits.
@@ -69,6 +73,11 @@
  *    nibble transpose 10-15%. The 4-layer Q4_K_M model at
  *    QWQ_MAX_SIMD=avx2: pp128 1.18-1.39x, tg32 1.06-1.13x (its Q6_K stays
  *    on the pair tiles).
+ *  - Q5_K (the same against the pair tiles, two alternating rounds,
+ *    5120 x 5120 and 5120 x 27648): prefill 1.10-1.39x (one thread 136-156
+ *    against 112-129 GOP/s, two 285-307 against 220-254), decode 1.0-1.1x
+ *    (18-20 GB/s on one thread: the fifth bits cost four operations a
+ *    step); with AVX-VNNI prefill 1.44-1.57x against the pair tiles.
  * An earlier, less tidy form of this file (the kind a run-time branch in
  * shared helpers, rows unpacked token-major) gave Q4_0 only 1.3x and Q8_0
  * decode 0.74-0.95x; a Q8_0 decode that summed each block horizontally
@@ -102,16 +111,18 @@ enum {
 };
 
 /* The weight kinds (K below, a constant in every entry point). */
-enum { LANE_Q4_0, LANE_Q8_0, LANE_Q4_K };
+enum { LANE_Q4_0, LANE_Q8_0, LANE_Q4_K, LANE_Q5_K };
 
 /* bytes of a 32-element block (Q4_0, Q8_0) */
 AVX2_INLINE size_t lane_bb(const int K) { return K == LANE_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0); }
 /* weight bytes per group */
-AVX2_INLINE size_t lane_gb(const int K) { return K == LANE_Q4_K ? sizeof(block_q4_K) : LANE_BLOCKS * lane_bb(K); }
+AVX2_INLINE size_t lane_gb(const int K) {
+    return K == LANE_Q4_K ? sizeof(block_q4_K) : K == LANE_Q5_K ? sizeof(block_q5_K) : LANE_BLOCKS * lane_bb(K);
+}
+/* the K types: sub-blocks of a super-block, q8_K activations, minimums */
+AVX2_INLINE int lane_k(const int K) { return K == LANE_Q4_K || K == LANE_Q5_K; }
 /* unpacked weight bytes per row and group: 8 steps, dw (and rmin for Q4_K) */
-AVX2_INLINE size_t lane_pwb(const int K) { return K == LANE_Q4_K ? 320 : 288; }
-/* nibble weights: the steps' products summed as int16 */
-AVX2_INLINE int lane_nib(const int K) { return K != LANE_Q8_0; }
+AVX2_INLINE size_t lane_pwb(const int K) { return lane_k(K) ? 320 : 288; }
 
 /* 4 x 4 dword transpose inside each 128-bit half: y[k] holds 4 dwords of
  * block k (low half) and block k + 4 (high half); u[j] gets dword j of
@@ -195,12 +206,25 @@ AVX2_INLINE void lane_k4_half(const uint8_t *qs, int h, __m256i u[4]) {
     u[3] = _mm256_and_si256(_mm256_unpackhi_epi64(t2, t3), m4);
 }
 
+/* Q5_K: the fifth bits of step s (bit j of qh[4s .. 4s + 3] for lane j)
+ * as 16, or'ed into the step's nibbles u. Isolated per byte, bit j moves
+ * to bit 4 inside its byte (left by 4 - j, right by j - 4). */
+AVX2_INLINE __m256i lane_k5_bits(const uint8_t *qh, int s, __m256i u) {
+    uint32_t h;
+    __builtin_memcpy(&h, qh + 4 * s, 4);
+    const __m256i b = _mm256_and_si256(_mm256_set1_epi32((int)h),
+                                       _mm256_setr_epi32(0x01010101, 0x02020202, 0x04040404, 0x08080808, 0x10101010,
+                                                         0x20202020, 0x40404040, (int)0x80808080));
+    const __m256i l = _mm256_sllv_epi32(b, _mm256_setr_epi32(4, 3, 2, 1, 0, 0, 0, 0));
+    return _mm256_or_si256(u, _mm256_srlv_epi32(l, _mm256_setr_epi32(0, 0, 0, 0, 0, 1, 2, 3)));
+}
+
 /* Q4_K: the sub-blocks' scales d * sc_j (*dw) and minimums dmin * m_j
  * (*rmin) as f32 lanes (exact: an f16 times a 6-bit integer). */
 AVX2_INLINE void lane_k4_scales(const block_q4_K *x, __m256 *dw, __m256 *rmin) {
     uint32_t u[3], dd;
     __builtin_memcpy(u, x->scales, 12);
-    __builtin_memcpy(&dd, x, 4); /* d, dmin */
+    __builtin_memcpy(&dd, x, 4); /* d, dmin (Q5_K's too: the same first 16 bytes) */
     const uint64_t sc = (uint64_t)(u[0] & 0x3f3f3f3fu) |
                         (uint64_t)((u[2] & 0x0f0f0f0fu) | ((u[0] >> 6) & 0x03030303u) << 4) << 32;
     const uint64_t m = (uint64_t)(u[1] & 0x3f3f3f3fu) |
@@ -282,27 +306,43 @@ AVX2_INLINE void lane_group(const int K, const int T, const uint8_t *wrow, const
                             const uint8_t *a, size_t ts, __m256i I[], __m256 *dw, __m256 *rmin) {
 #pragma GCC unroll 3
     for (int t = 0; t < T; t++) /* AVX-VNNI: Q4_0's -8 * sum(a), Q8_0's -128 * sum(a) */
-        I[t] = LANE_VNNI && K != LANE_Q4_K ? _mm256_load_si256((const __m256i *)(a + (size_t)t * ts + 256))
-                                           : _mm256_setzero_si256();
+        I[t] = LANE_VNNI && !lane_k(K) ? _mm256_load_si256((const __m256i *)(a + (size_t)t * ts + 256))
+                                       : _mm256_setzero_si256();
+    /* Q5_K on AVX2: steps 0..3 summed as int16 into H, then 4..7 in I
+     * (eight steps of 5-bit products could pass 2^15) */
+    __m256i H[LANE_T];
+#define LANE_HALF()                                                                     \
+    if (!LANE_VNNI && K == LANE_Q5_K)                                                   \
+        for (int t_ = 0; t_ < T; t_++) {                                                \
+            H[t_] = _mm256_madd_epi16(I[t_], _mm256_set1_epi16(1));                     \
+            I[t_] = _mm256_setzero_si256();                                             \
+        }
     if (wq) {
 #pragma GCC unroll 8
-        for (int k = 0; k < 8; k++) lane_step(K, T, _mm256_load_si256((const __m256i *)(wq + 32 * k)), a, ts, k, I);
+        for (int k = 0; k < 8; k++) {
+            lane_step(K, T, _mm256_load_si256((const __m256i *)(wq + 32 * k)), a, ts, k, I);
+            if (k == 3) LANE_HALF()
+        }
         *dw = _mm256_load_ps((const float *)(wq + 256));
-        if (K == LANE_Q4_K) *rmin = _mm256_load_ps((const float *)(wq + 288));
+        if (lane_k(K)) *rmin = _mm256_load_ps((const float *)(wq + 288));
     } else {
         const uint8_t *next = wrow + (size_t)g * lane_gb(K) + LANE_PF;
         for (size_t k = 0; k < lane_gb(K); k += 64) _mm_prefetch((const char *)(next + k), _MM_HINT_T0);
-        /* a quarter (Q4_K: half) of the steps unpacked at a time: fewer
+        /* a quarter (K types: half) of the steps unpacked at a time: fewer
          * registers held than lane_steps' eight */
         __m256i q[4];
-        if (K == LANE_Q4_K) {
-            const block_q4_K *x = (const block_q4_K *)wrow + g;
-            lane_k4_scales(x, dw, rmin);
+        if (lane_k(K)) {
+            const uint8_t *x = wrow + (size_t)g * lane_gb(K);
+            lane_k4_scales((const block_q4_K *)x, dw, rmin);
+            const uint8_t *qs = K == LANE_Q5_K ? ((const block_q5_K *)x)->qs : ((const block_q4_K *)x)->qs;
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) {
-                lane_k4_half(x->qs, h, q);
+                lane_k4_half(qs, h, q);
 #pragma GCC unroll 4
-                for (int j = 0; j < 4; j++) lane_step(K, T, q[j], a, ts, 4 * h + j, I);
+                for (int j = 0; j < 4; j++)
+                    lane_step(K, T, K == LANE_Q5_K ? lane_k5_bits(((const block_q5_K *)x)->qh, 4 * h + j, q[j]) : q[j],
+                              a, ts, 4 * h + j, I);
+                if (h == 0) LANE_HALF()
             }
         } else {
             _Alignas(32) uint8_t pad[LANE_BLOCKS * sizeof(block_q8_0)];
@@ -334,17 +374,24 @@ AVX2_INLINE void lane_group(const int K, const int T, const uint8_t *wrow, const
     if (!LANE_VNNI && K == LANE_Q4_K)
 #pragma GCC unroll 3
         for (int t = 0; t < T; t++) I[t] = _mm256_madd_epi16(I[t], _mm256_set1_epi16(1));
+    if (!LANE_VNNI && K == LANE_Q5_K)
+#pragma GCC unroll 3
+        for (int t = 0; t < T; t++) I[t] = _mm256_add_epi32(H[t], _mm256_madd_epi16(I[t], _mm256_set1_epi16(1)));
+#undef LANE_HALF
 }
 
 /* Unpacks group g of a weight row (nb blocks) into q (lane_pwb bytes). */
 AVX2_INLINE void lane_unpack_group(const int K, const uint8_t *wrow, int64_t g, int64_t nb, uint8_t *q) {
     __m256i u[8];
-    if (K == LANE_Q4_K) {
-        const block_q4_K *x = (const block_q4_K *)wrow + g;
+    if (lane_k(K)) {
+        const uint8_t *x = wrow + (size_t)g * lane_gb(K);
+        const uint8_t *qs = K == LANE_Q5_K ? ((const block_q5_K *)x)->qs : ((const block_q4_K *)x)->qs;
         __m256 dw, rmin;
-        lane_k4_half(x->qs, 0, u);
-        lane_k4_half(x->qs, 1, u + 4);
-        lane_k4_scales(x, &dw, &rmin);
+        lane_k4_half(qs, 0, u);
+        lane_k4_half(qs, 1, u + 4);
+        if (K == LANE_Q5_K)
+            for (int k = 0; k < 8; k++) u[k] = lane_k5_bits(((const block_q5_K *)x)->qh, k, u[k]);
+        lane_k4_scales((const block_q4_K *)x, &dw, &rmin);
         _mm256_store_ps((float *)(q + 256), dw);
         _mm256_store_ps((float *)(q + 288), rmin);
     } else {
@@ -393,7 +440,7 @@ AVX2_INLINE void lane_block(const int K, const int R, const int T, const uint8_t
             for (int t = 0; t < T; t++) {
                 const __m256 da = _mm256_load_ps((const float *)(a + (size_t)t * ts + 288));
                 F[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(I[t]), _mm256_mul_ps(dw, da), F[r][t]);
-                if (K == LANE_Q4_K) /* minus the minimums: dmin * m_j * da * sum(a) */
+                if (lane_k(K)) /* minus the minimums: dmin * m_j * da * sum(a) */
                     F[r][t] = _mm256_fnmadd_ps(rmin, _mm256_load_ps((const float *)(a + (size_t)t * ts + 256)),
                                                F[r][t]);
             }
@@ -433,7 +480,7 @@ AVX2_INLINE void lane_rows(const int K, int T, const uint8_t *w, size_t wrb, con
 
 /* packs group g of the activation row arow (nb blocks of 32) into dst */
 AVX2_INLINE void lane_pack(const int K, const uint8_t *arow, int64_t g, int64_t nb, uint8_t *dst) {
-    if (K == LANE_Q4_K) lane_pack_group_k(arow, g, dst);
+    if (lane_k(K)) lane_pack_group_k(arow, g, dst);
     else lane_pack_group(K, arow, g, nb, dst);
 }
 
