@@ -52,6 +52,11 @@ unsigned char *test_read_file(const char *path, size_t *len);
  * tolerances for these types count sum |offset * a| into the magnitude
  * (tests/minimums.c). */
 int test_min_offsets(uint32_t type, const uint8_t *wrow, float *off, int64_t n_in);
+/* Q4_1 and Q5_1 with q8_1 activations (arow): sum over blocks of |m * s|,
+ * the minimums' products as the kernels compute them (s is the q8_1
+ * block's own f16 sum, which can be nonzero where its d rounds to 0);
+ * 0 for other types. */
+double test_q8_1_min_mag(uint32_t type, const uint8_t *wrow, const uint8_t *arow, int64_t n_in);
 
 /* splitmix64: the seeded generator of the tests' random inputs (the same
  * sequence on every platform, so a failure reproduces). */

@@ -3,7 +3,10 @@
  * test_min_offsets).
  */
 #include "harness.h"
+#include <math.h>
+
 #include "kernels/quant.h"
+#include "util/util.h"
 
 int test_min_offsets(uint32_t type, const uint8_t *wrow, float *off, int64_t n_in) {
     if (type != QTYPE_Q4_1 && type != QTYPE_Q5_1 && type != QTYPE_Q2_K && type != QTYPE_Q4_K && type != QTYPE_Q5_K)
@@ -29,4 +32,17 @@ int test_min_offsets(uint32_t type, const uint8_t *wrow, float *off, int64_t n_i
         dequant_row(type, blk, off + i * qi->block_elems, qi->block_elems);
     }
     return 1;
+}
+
+double test_q8_1_min_mag(uint32_t type, const uint8_t *wrow, const uint8_t *arow, int64_t n_in) {
+    if (type != QTYPE_Q4_1 && type != QTYPE_Q5_1) return 0;
+    const qtype_info *qi = qtype_get(type);
+    double mag = 0;
+    for (int64_t b = 0; b < n_in / 32; b++) {
+        uint16_t m, s;
+        memcpy(&m, wrow + (size_t)b * qi->block_bytes + 2, 2); /* block_q4_1 / block_q5_1: d, m */
+        memcpy(&s, arow + (size_t)b * sizeof(block_q8_1) + 2, 2);
+        mag += fabs((double)fp16_to_f32(m) * (double)fp16_to_f32(s));
+    }
+    return mag;
 }

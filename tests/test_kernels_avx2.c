@@ -175,7 +175,7 @@ typedef struct case_data {
 
 /* The types in gemm_lane.h's layout: their own f32 order, not the scalar's bits. */
 static int lane_type(uint32_t type) {
-    return type == QTYPE_Q4_0 || type == QTYPE_Q8_0 || type == QTYPE_Q4_K || type == QTYPE_Q5_K;
+    return type == QTYPE_Q4_0 || type == QTYPE_Q8_0 || type == QTYPE_Q4_K || type == QTYPE_Q5_K || type == QTYPE_Q4_1;
 }
 
 /* Everything about one (type, weights, activations) case; returns the
@@ -241,6 +241,7 @@ static int check_case(const case_data *c, int perturb, const char *what) {
             for (int64_t i = 0; i < n_in; i++) mag += fabs((double)wdq[i] * adq[t * n_in + i]);
             if (has_min)
                 for (int64_t i = 0; i < n_in; i++) mag += fabs((double)wmin[i] * adq[t * n_in + i]);
+            mag += test_q8_1_min_mag(type, c->w + (size_t)r * c->row_bytes, act_s + (size_t)t * arb, n_in);
             const double got = yv[t * n_out + r], want = ys[t * n_out + r];
             /* quantized types but the lane layout's: the scalar's bits (same
              * per-block f32 arithmetic); all: within the tolerance */

@@ -1,6 +1,6 @@
 /*
- * gemm_lane - AVX2 gemm of Q4_0 and Q8_0 weights (q8_0 activations) and of
- * Q4_K and Q5_K weights (q8_K activations) in the lane layout of the
+ * gemm_lane - AVX2 gemm of Q4_0 and Q8_0 weights (q8_0 activations), Q4_1
+ * (q8_1) and Q4_K and Q5_K weights (q8_K) in the lane layout of the
  * AVX-512 level: one scale unit (a 32-element block, or a K type's
  * sub-block of 32) per 32-bit lane, so that each unit's integer dot builds
  * up inside its own lane and no unit needs a horizontal sum.
@@ -8,12 +8,12 @@
  *  - A group is 8 consecutive units (256 elements; for the K types a
  *    super-block); lane L holds unit L of the group. Step s (0..7) holds
  *    elements 4s .. 4s + 3 of every unit: qs dword s of Q8_0 weights and
- *    of the activations; for Q4_0 the low nibbles of qs dword s (s < 4)
+ *    of the activations; for Q4_0 and Q4_1 the low nibbles of qs dword s (s < 4)
  *    or the high nibbles of dword s - 4; for Q4_K the low (L even) or
  *    high (L odd) nibbles of dword s of qs[32 (L / 2) ..], Q5_K the same
  *    plus 16 times bit L of qh dword s.
  *  - Per (row, token) and group: I = the exact integer dot of each lane's
- *    unit. Q4_0 and Q4_K: maddubs of the nibbles (0..15) with the
+ *    unit. Q4_0, Q4_1 and Q4_K: maddubs of the nibbles (0..15) with the
  *    activations, summed as int16 over the 8 steps (|sum| <= 8 * 2 * 15 *
  *    127 < 2^15), one madd into int32, plus -8 * sum(a) of the block for
  *    Q4_0. Q5_K (0..31): the same over steps 0..3 and 4..7 apart (4 * 2 *
@@ -22,7 +22,8 @@
  *    Then in f32, lane by lane, F = fma(float(I), dw * da, F), with dw
  *    the block's scale (K types: d * sc_L, exact); the K types then
  *    F = F - rmin * amin, with rmin = dmin * m_L (exact) and amin = da *
- *    sum(a) of the sub-block (from the bsums).
+ *    sum(a) of the sub-block (from the bsums); Q4_1 F = fma(m, s, F) with
+ *    the block's m and the q8_1 block's s (its f16 d * sum(a)).
  *  - Rows are cut in chunks of 4096 elements (16 groups; a partial last
  *    group is zero-padded, its scales 0). F starts at 0 in every chunk
  *    and is summed by avx2_hsum; y = 0 + chunk0 + chunk1 + ... in order.
@@ -84,6 +85,10 @@
  *    nibble transpose 10-15%. The 4-layer Q4_K_M model at
  *    QWQ_MAX_SIMD=avx2: pp128 1.18-1.39x, tg32 1.06-1.13x (its Q6_K stays
  *    on the pair tiles).
+ *  - Q4_1 (against gemm_q_avx2.c's pair tiles, two alternating rounds,
+ *    5120 x 5120 and 27648 x 5120): prefill 2.1-2.2x (one thread 182-191
+ *    against 84-88 GOP/s, two 355-381 against 168-174), decode 1.3-1.45x
+ *    (one thread 20-21.5 against 14-16 GB/s).
  *  - Q5_K (the same against the pair tiles, two alternating rounds,
  *    5120 x 5120 and 5120 x 27648): prefill 1.10-1.39x (one thread 136-156
  *    against 112-129 GOP/s, two 285-307 against 220-254), decode 1.0-1.1x
@@ -122,18 +127,25 @@ enum {
 };
 
 /* The weight kinds (K below, a constant in every entry point). */
-enum { LANE_Q4_0, LANE_Q8_0, LANE_Q4_K, LANE_Q5_K };
+enum { LANE_Q4_0, LANE_Q8_0, LANE_Q4_K, LANE_Q5_K, LANE_Q4_1 };
 
-/* bytes of a 32-element block (Q4_0, Q8_0) */
-AVX2_INLINE size_t lane_bb(const int K) { return K == LANE_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0); }
+/* bytes of a 32-element block (Q4_0, Q8_0, Q4_1) and where its qs start */
+AVX2_INLINE size_t lane_bb(const int K) {
+    return K == LANE_Q8_0 ? sizeof(block_q8_0) : K == LANE_Q4_1 ? sizeof(block_q4_1) : sizeof(block_q4_0);
+}
+AVX2_INLINE size_t lane_qs(const int K) { return K == LANE_Q4_1 ? 4 : 2; }
 /* weight bytes per group */
 AVX2_INLINE size_t lane_gb(const int K) {
     return K == LANE_Q4_K ? sizeof(block_q4_K) : K == LANE_Q5_K ? sizeof(block_q5_K) : LANE_BLOCKS * lane_bb(K);
 }
 /* the K types: sub-blocks of a super-block, q8_K activations, minimums */
 AVX2_INLINE int lane_k(const int K) { return K == LANE_Q4_K || K == LANE_Q5_K; }
-/* unpacked weight bytes per row and group: 8 steps, dw (and rmin for Q4_K) */
-AVX2_INLINE size_t lane_pwb(const int K) { return lane_k(K) ? 320 : 288; }
+/* unpacked weight bytes per row and group: 8 steps, dw (and the K types'
+ * rmin, Q4_1's m) */
+AVX2_INLINE size_t lane_pwb(const int K) { return lane_k(K) || K == LANE_Q4_1 ? 320 : 288; }
+/* I starts at the packed activations' correction: Q4_0's -8 * sum(a);
+ * with AVX-VNNI also Q8_0's -128 * sum(a) */
+AVX2_INLINE int lane_corr(const int K) { return K == LANE_Q4_0 || (LANE_VNNI && K == LANE_Q8_0); }
 
 /* 4 x 4 dword transpose inside each 128-bit half: y[k] holds 4 dwords of
  * block k (low half) and block k + 4 (high half); u[j] gets dword j of
@@ -183,7 +195,7 @@ AVX2_INLINE __m256i lane_lo(__m256i q) { return _mm256_and_si256(q, _mm256_set1_
 AVX2_INLINE __m256i lane_hi(__m256i q) { return _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(0x0F)); }
 
 /* The 8 steps of the 8 blocks at p: Q8_0 weights or q8_0 activations
- * (qs dwords) or Q4_0 weights (nibbles). */
+ * (qs dwords) or Q4_0 / Q4_1 weights (nibbles). */
 AVX2_INLINE void lane_steps(const int K, const uint8_t *p, __m256i u[8]) {
     if (K == LANE_Q8_0) {
         lane_quarter(p, sizeof(block_q8_0), 2, u);
@@ -191,7 +203,7 @@ AVX2_INLINE void lane_steps(const int K, const uint8_t *p, __m256i u[8]) {
         return;
     }
     __m256i q[4];
-    lane_quarter(p, sizeof(block_q4_0), 2, q);
+    lane_quarter(p, lane_bb(K), lane_qs(K), q);
     for (int j = 0; j < 4; j++) {
         u[j] = lane_lo(q[j]);
         u[j + 4] = lane_hi(q[j]);
@@ -265,6 +277,19 @@ AVX2_INLINE void lane_pack_group(const int K, const uint8_t *arow, int64_t g, in
     _mm256_store_ps((float *)(dst + 288), lane_scales(p, sizeof(block_q8_0)));
 }
 
+/* Packs group g of a q8_1 activation row of nb blocks into dst (LANE_PAB
+ * bytes): steps, s (d * sum(a), the minimums' factor), d, as f32. */
+static void lane_pack_group_q81(const uint8_t *arow, int64_t g, int64_t nb, uint8_t *dst) {
+    _Alignas(32) uint8_t pad[LANE_BLOCKS * sizeof(block_q8_1)];
+    const uint8_t *p = lane_group_at(arow, sizeof(block_q8_1), g, nb, pad);
+    __m256i u[8];
+    lane_quarter(p, sizeof(block_q8_1), 4, u);
+    lane_quarter(p, sizeof(block_q8_1), 20, u + 4);
+    for (int s = 0; s < 8; s++) _mm256_store_si256((__m256i *)(dst + 32 * s), u[s]);
+    _mm256_store_ps((float *)(dst + 256), lane_scales(p + 2, sizeof(block_q8_1)));
+    _mm256_store_ps((float *)(dst + 288), lane_scales(p, sizeof(block_q8_1)));
+}
+
 /* Packs super-block g of a q8_K activation row into dst (LANE_PAB bytes):
  * steps (lane j: sub-block j of 32), da * sum(a) per sub-block (f32, from
  * the bsums; the minimums' factor), da. */
@@ -317,8 +342,8 @@ AVX2_INLINE void lane_group(const int K, const int T, const uint8_t *wrow, const
                             const uint8_t *a, size_t ts, __m256i I[], __m256 *dw, __m256 *rmin) {
 #pragma GCC unroll 3
     for (int t = 0; t < T; t++) /* AVX-VNNI: Q4_0's -8 * sum(a), Q8_0's -128 * sum(a) */
-        I[t] = LANE_VNNI && !lane_k(K) ? _mm256_load_si256((const __m256i *)(a + (size_t)t * ts + 256))
-                                       : _mm256_setzero_si256();
+        I[t] = LANE_VNNI && lane_corr(K) ? _mm256_load_si256((const __m256i *)(a + (size_t)t * ts + 256))
+                                         : _mm256_setzero_si256();
     /* Q5_K on AVX2: steps 0..3 summed as int16 into H, then 4..7 in I
      * (eight steps of 5-bit products could pass 2^15) */
     __m256i H[LANE_T];
@@ -335,7 +360,7 @@ AVX2_INLINE void lane_group(const int K, const int T, const uint8_t *wrow, const
             if (k == 3) LANE_HALF()
         }
         *dw = _mm256_load_ps((const float *)(wq + 256));
-        if (lane_k(K)) *rmin = _mm256_load_ps((const float *)(wq + 288));
+        if (lane_k(K) || K == LANE_Q4_1) *rmin = _mm256_load_ps((const float *)(wq + 288));
     } else {
         const uint8_t *next = wrow + (size_t)g * lane_gb(K) + LANE_PF;
         for (size_t k = 0; k < lane_gb(K); k += 64) _mm_prefetch((const char *)(next + k), _MM_HINT_T0);
@@ -359,6 +384,7 @@ AVX2_INLINE void lane_group(const int K, const int T, const uint8_t *wrow, const
             _Alignas(32) uint8_t pad[LANE_BLOCKS * sizeof(block_q8_0)];
             const uint8_t *p = lane_group_at(wrow, lane_bb(K), g, nb, pad);
             *dw = lane_scales(p, lane_bb(K));
+            if (K == LANE_Q4_1) *rmin = lane_scales(p + 2, lane_bb(K)); /* m */
             if (K == LANE_Q8_0) {
 #pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) {
@@ -367,7 +393,7 @@ AVX2_INLINE void lane_group(const int K, const int T, const uint8_t *wrow, const
                     for (int j = 0; j < 4; j++) lane_step(K, T, q[j], a, ts, 4 * h + j, I);
                 }
             } else {
-                lane_quarter(p, lane_bb(K), 2, q);
+                lane_quarter(p, lane_bb(K), lane_qs(K), q);
 #pragma GCC unroll 4
                 for (int j = 0; j < 4; j++) {
                     lane_step(K, T, lane_lo(q[j]), a, ts, j, I);
@@ -382,7 +408,7 @@ AVX2_INLINE void lane_group(const int K, const int T, const uint8_t *wrow, const
         for (int t = 0; t < T; t++)
             I[t] = _mm256_add_epi32(_mm256_madd_epi16(I[t], _mm256_set1_epi16(1)),
                                     _mm256_load_si256((const __m256i *)(a + (size_t)t * ts + 256)));
-    if (!LANE_VNNI && K == LANE_Q4_K)
+    if (!LANE_VNNI && (K == LANE_Q4_K || K == LANE_Q4_1))
 #pragma GCC unroll 3
         for (int t = 0; t < T; t++) I[t] = _mm256_madd_epi16(I[t], _mm256_set1_epi16(1));
     if (!LANE_VNNI && K == LANE_Q5_K)
@@ -410,6 +436,7 @@ AVX2_INLINE void lane_unpack_group(const int K, const uint8_t *wrow, int64_t g, 
         const uint8_t *p = lane_group_at(wrow, lane_bb(K), g, nb, pad);
         lane_steps(K, p, u);
         _mm256_store_ps((float *)(q + 256), lane_scales(p, lane_bb(K)));
+        if (K == LANE_Q4_1) _mm256_store_ps((float *)(q + 288), lane_scales(p + 2, lane_bb(K)));
     }
     for (int k = 0; k < 8; k++) _mm256_store_si256((__m256i *)(q + 32 * k), u[k]);
 }
@@ -454,6 +481,9 @@ AVX2_INLINE void lane_block(const int K, const int R, const int T, const uint8_t
                 if (lane_k(K)) /* minus the minimums: dmin * m_j * da * sum(a) */
                     F[r][t] = _mm256_fnmadd_ps(rmin, _mm256_load_ps((const float *)(a + (size_t)t * ts + 256)),
                                                F[r][t]);
+                if (K == LANE_Q4_1) /* plus the minimums: m * s (s = da * sum(a)) */
+                    F[r][t] = _mm256_fmadd_ps(rmin, _mm256_load_ps((const float *)(a + (size_t)t * ts + 256)),
+                                              F[r][t]);
             }
         }
         if ((g + 1) % LANE_CHUNK_GROUPS == 0 || g + 1 == ng)
@@ -492,6 +522,7 @@ AVX2_INLINE void lane_rows(const int K, int T, const uint8_t *w, size_t wrb, con
 /* packs group g of the activation row arow (nb blocks of 32) into dst */
 AVX2_INLINE void lane_pack(const int K, const uint8_t *arow, int64_t g, int64_t nb, uint8_t *dst) {
     if (lane_k(K)) lane_pack_group_k(arow, g, dst);
+    else if (K == LANE_Q4_1) lane_pack_group_q81(arow, g, nb, dst);
     else lane_pack_group(K, arow, g, nb, dst);
 }
 

@@ -1,7 +1,7 @@
 /*
  * AVX2 gemm for the 32-element block types Q5_0 (q8_0 activations) and
- * Q4_1, Q5_1 (q8_1 activations); Q4_0 and Q8_0 have their own layout
- * (gemm_lane.h).
+ * Q5_1 (q8_1 activations); Q4_0, Q8_0 and Q4_1 have their own layout
+ * (gemm_lane.h). The Q4_1 branches below are unused.
  *
  * A tile holds R x T <= 8 (row, token) pairs, one per f32 lane. For each
  * block, each pair's integer dot is one 256-bit maddubs over the 32 bytes
@@ -100,13 +100,10 @@ AVX2_INLINE void tile_q32(const enum kind kind, const uint8_t *w, size_t wrb, co
         tile_q32(kind, w, wrb, a, arb, n_in, y, ys, cont, R, T);                                                 \
     }
 BODY(Q5_0)
-BODY(Q4_1)
 BODY(Q5_1)
 
 AVX2_TILES_PAIRS(q5_0, tile_Q5_0, QTYPE_Q5_0)
-AVX2_TILES_PAIRS(q4_1, tile_Q4_1, QTYPE_Q4_1)
 AVX2_TILES_PAIRS(q5_1, tile_Q5_1, QTYPE_Q5_1)
 
 AVX2_GEMM(q5_0)
-AVX2_GEMM(q4_1)
 AVX2_GEMM(q5_1)

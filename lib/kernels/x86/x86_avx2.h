@@ -18,7 +18,7 @@
  *      float types: every tile shape runs the same f32/f64 operations per
  *      pair (f32 FMA over fixed 256-element chunks into f64 lanes, a fixed
  *      final sum); they differ from the scalar's f64 sum by rounding only.
- *    Q4_0, Q8_0, Q4_K and Q5_K are not tiled this way: gemm_lane.h keeps
+ *    Q4_0, Q8_0, Q4_1, Q4_K and Q5_K are not tiled this way: gemm_lane.h keeps
  *    one block (K types: sub-block) per lane and sums in 4096-element chunks
  *    (its own invariants there), which differs from the scalar's order by
  *    rounding only and likewise never depends on the split or the
