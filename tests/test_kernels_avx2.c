@@ -175,7 +175,8 @@ typedef struct case_data {
 
 /* The types in gemm_lane.h's layout: their own f32 order, not the scalar's bits. */
 static int lane_type(uint32_t type) {
-    return type == QTYPE_Q4_0 || type == QTYPE_Q8_0 || type == QTYPE_Q4_K || type == QTYPE_Q5_K || type == QTYPE_Q4_1;
+    return type == QTYPE_Q4_0 || type == QTYPE_Q8_0 || type == QTYPE_Q4_1 || type == QTYPE_Q5_0 || type == QTYPE_Q5_1 ||
+           type == QTYPE_Q4_K || type == QTYPE_Q5_K;
 }
 
 /* Everything about one (type, weights, activations) case; returns the

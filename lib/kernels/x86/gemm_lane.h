@@ -1,6 +1,6 @@
 /*
- * gemm_lane - AVX2 gemm of Q4_0 and Q8_0 weights (q8_0 activations), Q4_1
- * (q8_1) and Q4_K and Q5_K weights (q8_K) in the lane layout of the
+ * gemm_lane - AVX2 gemm of Q4_0, Q5_0 and Q8_0 weights (q8_0 activations),
+ * Q4_1 and Q5_1 (q8_1), Q4_K and Q5_K (q8_K) in the lane layout of the
  * AVX-512 level: one scale unit (a 32-element block, or a K type's
  * sub-block of 32) per 32-bit lane, so that each unit's integer dot builds
  * up inside its own lane and no unit needs a horizontal sum.
@@ -8,21 +8,22 @@
  *  - A group is 8 consecutive units (256 elements; for the K types a
  *    super-block); lane L holds unit L of the group. Step s (0..7) holds
  *    elements 4s .. 4s + 3 of every unit: qs dword s of Q8_0 weights and
- *    of the activations; for Q4_0 and Q4_1 the low nibbles of qs dword s (s < 4)
- *    or the high nibbles of dword s - 4; for Q4_K the low (L even) or
+ *    of the activations; for Q4_0 and Q4_1 the low nibbles of qs dword s
+ *    (s < 4) or the high nibbles of dword s - 4, Q5_0 and Q5_1 the same
+ *    plus 16 times bits 4s .. 4s + 3 of the block's qh; for Q4_K the low (L even) or
  *    high (L odd) nibbles of dword s of qs[32 (L / 2) ..], Q5_K the same
  *    plus 16 times bit L of qh dword s.
  *  - Per (row, token) and group: I = the exact integer dot of each lane's
  *    unit. Q4_0, Q4_1 and Q4_K: maddubs of the nibbles (0..15) with the
  *    activations, summed as int16 over the 8 steps (|sum| <= 8 * 2 * 15 *
  *    127 < 2^15), one madd into int32, plus -8 * sum(a) of the block for
- *    Q4_0. Q5_K (0..31): the same over steps 0..3 and 4..7 apart (4 * 2 *
- *    31 * 127 < 2^15), two madds. Q8_0: per step maddubs(|w|, sign(a, w))
+ *    Q4_0 (-16 * sum(a) for Q5_0). The 5-bit types (0..31): the same over
+ *    two sets of four steps apart (4 * 2 * 31 * 127 < 2^15), two madds. Q8_0: per step maddubs(|w|, sign(a, w))
  *    (pair sums <= 2 * 128 * 127 < 2^15) and a madd, summed in int32.
  *    Then in f32, lane by lane, F = fma(float(I), dw * da, F), with dw
  *    the block's scale (K types: d * sc_L, exact); the K types then
  *    F = F - rmin * amin, with rmin = dmin * m_L (exact) and amin = da *
- *    sum(a) of the sub-block (from the bsums); Q4_1 F = fma(m, s, F) with
+ *    sum(a) of the sub-block (from the bsums); Q4_1, Q5_1 F = fma(m, s, F) with
  *    the block's m and the q8_1 block's s (its f16 d * sum(a)).
  *  - Rows are cut in chunks of 4096 elements (16 groups; a partial last
  *    group is zero-padded, its scales 0). F starts at 0 in every chunk
@@ -85,10 +86,14 @@
  *    nibble transpose 10-15%. The 4-layer Q4_K_M model at
  *    QWQ_MAX_SIMD=avx2: pp128 1.18-1.39x, tg32 1.06-1.13x (its Q6_K stays
  *    on the pair tiles).
- *  - Q4_1 (against gemm_q_avx2.c's pair tiles, two alternating rounds,
+ *  - Q4_1 (against the pair tiles gemm_q_avx2.c had, two alternating rounds,
  *    5120 x 5120 and 27648 x 5120): prefill 2.1-2.2x (one thread 182-191
  *    against 84-88 GOP/s, two 355-381 against 168-174), decode 1.3-1.45x
  *    (one thread 20-21.5 against 14-16 GB/s).
+ *  - Q5_0 and Q5_1 (likewise): prefill 2.2-2.5x (one thread 118-150
+ *    against 66 GOP/s, two 221-294 against 86-131; AVX-VNNI one thread
+ *    133-180), decode 1.0-1.15x (one thread 15-18 against 15-16.5 GB/s:
+ *    the fifth bits cost five operations a step).
  *  - Q5_K (the same against the pair tiles, two alternating rounds,
  *    5120 x 5120 and 5120 x 27648): prefill 1.10-1.39x (one thread 136-156
  *    against 112-129 GOP/s, two 285-307 against 220-254), decode 1.0-1.1x
@@ -127,13 +132,25 @@ enum {
 };
 
 /* The weight kinds (K below, a constant in every entry point). */
-enum { LANE_Q4_0, LANE_Q8_0, LANE_Q4_K, LANE_Q5_K, LANE_Q4_1 };
+enum { LANE_Q4_0, LANE_Q8_0, LANE_Q4_K, LANE_Q5_K, LANE_Q4_1, LANE_Q5_0, LANE_Q5_1 };
 
-/* bytes of a 32-element block (Q4_0, Q8_0, Q4_1) and where its qs start */
+/* bytes of a 32-element block (Q4_0, Q8_0, Q4_1, Q5_0, Q5_1), where its
+ * qs start and (Q5_0, Q5_1) its qh */
 AVX2_INLINE size_t lane_bb(const int K) {
-    return K == LANE_Q8_0 ? sizeof(block_q8_0) : K == LANE_Q4_1 ? sizeof(block_q4_1) : sizeof(block_q4_0);
+    return K == LANE_Q8_0   ? sizeof(block_q8_0)
+           : K == LANE_Q4_1 ? sizeof(block_q4_1)
+           : K == LANE_Q5_0 ? sizeof(block_q5_0)
+           : K == LANE_Q5_1 ? sizeof(block_q5_1)
+                            : sizeof(block_q4_0);
 }
-AVX2_INLINE size_t lane_qs(const int K) { return K == LANE_Q4_1 ? 4 : 2; }
+AVX2_INLINE size_t lane_qs(const int K) {
+    return K == LANE_Q4_1 ? 4 : K == LANE_Q5_0 ? 6 : K == LANE_Q5_1 ? 8 : 2;
+}
+AVX2_INLINE size_t lane_qh(const int K) { return K == LANE_Q5_0 ? 2 : 4; }
+/* 5-bit weights: int16 sums over four steps at most (4 * 2 * 31 * 127 < 2^15) */
+AVX2_INLINE int lane_five(const int K) { return K == LANE_Q5_K || K == LANE_Q5_0 || K == LANE_Q5_1; }
+/* a minimum m per block and q8_1 activations (F += m * s) */
+AVX2_INLINE int lane_m(const int K) { return K == LANE_Q4_1 || K == LANE_Q5_1; }
 /* weight bytes per group */
 AVX2_INLINE size_t lane_gb(const int K) {
     return K == LANE_Q4_K ? sizeof(block_q4_K) : K == LANE_Q5_K ? sizeof(block_q5_K) : LANE_BLOCKS * lane_bb(K);
@@ -142,10 +159,12 @@ AVX2_INLINE size_t lane_gb(const int K) {
 AVX2_INLINE int lane_k(const int K) { return K == LANE_Q4_K || K == LANE_Q5_K; }
 /* unpacked weight bytes per row and group: 8 steps, dw (and the K types'
  * rmin, Q4_1's m) */
-AVX2_INLINE size_t lane_pwb(const int K) { return lane_k(K) || K == LANE_Q4_1 ? 320 : 288; }
-/* I starts at the packed activations' correction: Q4_0's -8 * sum(a);
- * with AVX-VNNI also Q8_0's -128 * sum(a) */
-AVX2_INLINE int lane_corr(const int K) { return K == LANE_Q4_0 || (LANE_VNNI && K == LANE_Q8_0); }
+AVX2_INLINE size_t lane_pwb(const int K) { return lane_k(K) || lane_m(K) ? 320 : 288; }
+/* the packed activations' correction is added to I: Q4_0's -8 * sum(a),
+ * Q5_0's -16 * sum(a); with AVX-VNNI also Q8_0's -128 * sum(a) */
+AVX2_INLINE int lane_corr(const int K) {
+    return K == LANE_Q4_0 || K == LANE_Q5_0 || (LANE_VNNI && K == LANE_Q8_0);
+}
 
 /* 4 x 4 dword transpose inside each 128-bit half: y[k] holds 4 dwords of
  * block k (low half) and block k + 4 (high half); u[j] gets dword j of
@@ -194,6 +213,31 @@ AVX2_INLINE const uint8_t *lane_group_at(const uint8_t *row, size_t bb, int64_t 
 AVX2_INLINE __m256i lane_lo(__m256i q) { return _mm256_and_si256(q, _mm256_set1_epi8(0x0F)); }
 AVX2_INLINE __m256i lane_hi(__m256i q) { return _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(0x0F)); }
 
+/* Q5_0 / Q5_1: the 8 blocks' (bb bytes each, at p) 32-bit qh, lane k. */
+AVX2_INLINE __m256i lane_qh32(const uint8_t *p, size_t bb, size_t off) {
+    uint32_t h[LANE_BLOCKS];
+#pragma GCC unroll 8
+    for (int k = 0; k < LANE_BLOCKS; k++) __builtin_memcpy(&h[k], p + (size_t)k * bb + off, 4);
+    return _mm256_setr_epi32((int)h[0], (int)h[1], (int)h[2], (int)h[3], (int)h[4], (int)h[5], (int)h[6], (int)h[7]);
+}
+
+/* Q5_0 / Q5_1: step s's fifth bits (element 4s + i of a block: bit 4s + i
+ * of its qh) as 16 in byte i of each lane, or'ed into the nibbles u. */
+AVX2_INLINE __m256i lane_q5_bits(__m256i qh, int s, __m256i u) {
+    const char b = (char)(s / 2); /* the qh byte of the step, spread over the lane's 4 bytes */
+    const __m256i spread = _mm256_setr_epi8(b, b, b, b, (char)(4 + b), (char)(4 + b), (char)(4 + b), (char)(4 + b),
+                                            (char)(8 + b), (char)(8 + b), (char)(8 + b), (char)(8 + b), (char)(12 + b),
+                                            (char)(12 + b), (char)(12 + b), (char)(12 + b), b, b, b, b, (char)(4 + b),
+                                            (char)(4 + b), (char)(4 + b), (char)(4 + b), (char)(8 + b), (char)(8 + b),
+                                            (char)(8 + b), (char)(8 + b), (char)(12 + b), (char)(12 + b),
+                                            (char)(12 + b), (char)(12 + b));
+    const int o = 4 * (s % 2);
+    const __m256i bit = _mm256_set1_epi32((int)((1u << o) | (2u << o) << 8 | (4u << o) << 16 | (8u << o) << 24));
+    const __m256i t = _mm256_shuffle_epi8(qh, spread);
+    const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(t, bit), bit);
+    return _mm256_or_si256(u, _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
+}
+
 /* The 8 steps of the 8 blocks at p: Q8_0 weights or q8_0 activations
  * (qs dwords) or Q4_0 / Q4_1 weights (nibbles). */
 AVX2_INLINE void lane_steps(const int K, const uint8_t *p, __m256i u[8]) {
@@ -207,6 +251,10 @@ AVX2_INLINE void lane_steps(const int K, const uint8_t *p, __m256i u[8]) {
     for (int j = 0; j < 4; j++) {
         u[j] = lane_lo(q[j]);
         u[j + 4] = lane_hi(q[j]);
+    }
+    if (K == LANE_Q5_0 || K == LANE_Q5_1) {
+        const __m256i qh = lane_qh32(p, lane_bb(K), lane_qh(K));
+        for (int j = 0; j < 8; j++) u[j] = lane_q5_bits(qh, j, u[j]);
     }
 }
 
@@ -272,7 +320,7 @@ AVX2_INLINE void lane_pack_group(const int K, const uint8_t *arow, int64_t g, in
         sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(_mm256_set1_epi8(1), u[s]));
     }
     const __m256i sum = _mm256_madd_epi16(sum16, _mm256_set1_epi16(1));
-    const int shift = K == LANE_Q8_0 ? 7 : 3;
+    const int shift = K == LANE_Q8_0 ? 7 : K == LANE_Q5_0 ? 4 : 3;
     _mm256_store_si256((__m256i *)(dst + 256), _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum, shift)));
     _mm256_store_ps((float *)(dst + 288), lane_scales(p, sizeof(block_q8_0)));
 }
@@ -344,11 +392,11 @@ AVX2_INLINE void lane_group(const int K, const int T, const uint8_t *wrow, const
     for (int t = 0; t < T; t++) /* AVX-VNNI: Q4_0's -8 * sum(a), Q8_0's -128 * sum(a) */
         I[t] = LANE_VNNI && lane_corr(K) ? _mm256_load_si256((const __m256i *)(a + (size_t)t * ts + 256))
                                          : _mm256_setzero_si256();
-    /* Q5_K on AVX2: steps 0..3 summed as int16 into H, then 4..7 in I
-     * (eight steps of 5-bit products could pass 2^15) */
+    /* 5-bit weights on AVX2: four steps summed as int16 into H, then the
+     * other four in I (eight steps of 5-bit products could pass 2^15) */
     __m256i H[LANE_T];
 #define LANE_HALF()                                                                     \
-    if (!LANE_VNNI && K == LANE_Q5_K)                                                   \
+    if (!LANE_VNNI && lane_five(K))                                                     \
         for (int t_ = 0; t_ < T; t_++) {                                                \
             H[t_] = _mm256_madd_epi16(I[t_], _mm256_set1_epi16(1));                     \
             I[t_] = _mm256_setzero_si256();                                             \
@@ -360,7 +408,7 @@ AVX2_INLINE void lane_group(const int K, const int T, const uint8_t *wrow, const
             if (k == 3) LANE_HALF()
         }
         *dw = _mm256_load_ps((const float *)(wq + 256));
-        if (lane_k(K) || K == LANE_Q4_1) *rmin = _mm256_load_ps((const float *)(wq + 288));
+        if (lane_k(K) || lane_m(K)) *rmin = _mm256_load_ps((const float *)(wq + 288));
     } else {
         const uint8_t *next = wrow + (size_t)g * lane_gb(K) + LANE_PF;
         for (size_t k = 0; k < lane_gb(K); k += 64) _mm_prefetch((const char *)(next + k), _MM_HINT_T0);
@@ -384,7 +432,7 @@ AVX2_INLINE void lane_group(const int K, const int T, const uint8_t *wrow, const
             _Alignas(32) uint8_t pad[LANE_BLOCKS * sizeof(block_q8_0)];
             const uint8_t *p = lane_group_at(wrow, lane_bb(K), g, nb, pad);
             *dw = lane_scales(p, lane_bb(K));
-            if (K == LANE_Q4_1) *rmin = lane_scales(p + 2, lane_bb(K)); /* m */
+            if (lane_m(K)) *rmin = lane_scales(p + 2, lane_bb(K)); /* m */
             if (K == LANE_Q8_0) {
 #pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) {
@@ -394,26 +442,32 @@ AVX2_INLINE void lane_group(const int K, const int T, const uint8_t *wrow, const
                 }
             } else {
                 lane_quarter(p, lane_bb(K), lane_qs(K), q);
+                const __m256i qh = K == LANE_Q5_0 || K == LANE_Q5_1 ? lane_qh32(p, lane_bb(K), lane_qh(K))
+                                                                    : _mm256_setzero_si256();
 #pragma GCC unroll 4
                 for (int j = 0; j < 4; j++) {
-                    lane_step(K, T, lane_lo(q[j]), a, ts, j, I);
-                    lane_step(K, T, lane_hi(q[j]), a, ts, j + 4, I);
+                    __m256i lo = lane_lo(q[j]), hi = lane_hi(q[j]);
+                    if (K == LANE_Q5_0 || K == LANE_Q5_1) {
+                        lo = lane_q5_bits(qh, j, lo);
+                        hi = lane_q5_bits(qh, j + 4, hi);
+                    }
+                    lane_step(K, T, lo, a, ts, j, I);
+                    lane_step(K, T, hi, a, ts, j + 4, I);
+                    if (j == 1) LANE_HALF() /* steps 0, 4, 1, 5 */
                 }
             }
         }
     }
-    /* AVX2: the int16 sums into int32 (Q4_0: with the blocks' -8 * sum(a)) */
-    if (!LANE_VNNI && K == LANE_Q4_0)
+    /* AVX2: the int16 sums into int32, plus the first half (5-bit weights)
+     * and the correction (Q4_0, Q5_0) */
+    if (!LANE_VNNI && K != LANE_Q8_0)
 #pragma GCC unroll 3
-        for (int t = 0; t < T; t++)
-            I[t] = _mm256_add_epi32(_mm256_madd_epi16(I[t], _mm256_set1_epi16(1)),
-                                    _mm256_load_si256((const __m256i *)(a + (size_t)t * ts + 256)));
-    if (!LANE_VNNI && (K == LANE_Q4_K || K == LANE_Q4_1))
-#pragma GCC unroll 3
-        for (int t = 0; t < T; t++) I[t] = _mm256_madd_epi16(I[t], _mm256_set1_epi16(1));
-    if (!LANE_VNNI && K == LANE_Q5_K)
-#pragma GCC unroll 3
-        for (int t = 0; t < T; t++) I[t] = _mm256_add_epi32(H[t], _mm256_madd_epi16(I[t], _mm256_set1_epi16(1)));
+        for (int t = 0; t < T; t++) {
+            __m256i v = _mm256_madd_epi16(I[t], _mm256_set1_epi16(1));
+            if (lane_five(K)) v = _mm256_add_epi32(v, H[t]);
+            if (lane_corr(K)) v = _mm256_add_epi32(v, _mm256_load_si256((const __m256i *)(a + (size_t)t * ts + 256)));
+            I[t] = v;
+        }
 #undef LANE_HALF
 }
 
@@ -436,7 +490,7 @@ AVX2_INLINE void lane_unpack_group(const int K, const uint8_t *wrow, int64_t g, 
         const uint8_t *p = lane_group_at(wrow, lane_bb(K), g, nb, pad);
         lane_steps(K, p, u);
         _mm256_store_ps((float *)(q + 256), lane_scales(p, lane_bb(K)));
-        if (K == LANE_Q4_1) _mm256_store_ps((float *)(q + 288), lane_scales(p + 2, lane_bb(K)));
+        if (lane_m(K)) _mm256_store_ps((float *)(q + 288), lane_scales(p + 2, lane_bb(K)));
     }
     for (int k = 0; k < 8; k++) _mm256_store_si256((__m256i *)(q + 32 * k), u[k]);
 }
@@ -481,7 +535,7 @@ AVX2_INLINE void lane_block(const int K, const int R, const int T, const uint8_t
                 if (lane_k(K)) /* minus the minimums: dmin * m_j * da * sum(a) */
                     F[r][t] = _mm256_fnmadd_ps(rmin, _mm256_load_ps((const float *)(a + (size_t)t * ts + 256)),
                                                F[r][t]);
-                if (K == LANE_Q4_1) /* plus the minimums: m * s (s = da * sum(a)) */
+                if (lane_m(K)) /* plus the minimums: m * s (s = da * sum(a)) */
                     F[r][t] = _mm256_fmadd_ps(rmin, _mm256_load_ps((const float *)(a + (size_t)t * ts + 256)),
                                               F[r][t]);
             }
@@ -522,7 +576,7 @@ AVX2_INLINE void lane_rows(const int K, int T, const uint8_t *w, size_t wrb, con
 /* packs group g of the activation row arow (nb blocks of 32) into dst */
 AVX2_INLINE void lane_pack(const int K, const uint8_t *arow, int64_t g, int64_t nb, uint8_t *dst) {
     if (lane_k(K)) lane_pack_group_k(arow, g, dst);
-    else if (K == LANE_Q4_1) lane_pack_group_q81(arow, g, nb, dst);
+    else if (lane_m(K)) lane_pack_group_q81(arow, g, nb, dst);
     else lane_pack_group(K, arow, g, nb, dst);
 }
 

@@ -30,3 +30,13 @@ void avx2_gemm_q4_1(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb
                     int64_t r1, int32_t n_tok, float *y, int64_t ys) {
     lane_gemm(LANE_Q4_1, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys);
 }
+
+void avx2_gemm_q5_0(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in, int64_t r0,
+                    int64_t r1, int32_t n_tok, float *y, int64_t ys) {
+    lane_gemm(LANE_Q5_0, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys);
+}
+
+void avx2_gemm_q5_1(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in, int64_t r0,
+                    int64_t r1, int32_t n_tok, float *y, int64_t ys) {
+    lane_gemm(LANE_Q5_1, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys);
+}

@@ -42,7 +42,19 @@ static void avxvnni_gemm_q4_1(const uint8_t *w, size_t wrb, const uint8_t *act, 
     lane_gemm(LANE_Q4_1, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys);
 }
 
+static void avxvnni_gemm_q5_0(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in, int64_t r0,
+                              int64_t r1, int32_t n_tok, float *y, int64_t ys) {
+    lane_gemm(LANE_Q5_0, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys);
+}
+
+static void avxvnni_gemm_q5_1(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in, int64_t r0,
+                              int64_t r1, int32_t n_tok, float *y, int64_t ys) {
+    lane_gemm(LANE_Q5_1, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys);
+}
+
 bool kernels_fill_avxvnni(kernel_table *t) {
+    t->gemm[QTYPE_Q5_0] = avxvnni_gemm_q5_0;
+    t->gemm[QTYPE_Q5_1] = avxvnni_gemm_q5_1;
     t->gemm[QTYPE_Q4_1] = avxvnni_gemm_q4_1;
     t->gemm[QTYPE_Q5_K] = avxvnni_gemm_q5_K;
     t->gemm[QTYPE_Q4_0] = avxvnni_gemm_q4_0;
@@ -56,7 +68,19 @@ static void avxvnni_gemm_q4_1(const uint8_t *w, size_t wrb, const uint8_t *act, 
     lane_gemm(LANE_Q4_1, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys);
 }
 
+static void avxvnni_gemm_q5_0(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in, int64_t r0,
+                              int64_t r1, int32_t n_tok, float *y, int64_t ys) {
+    lane_gemm(LANE_Q5_0, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys);
+}
+
+static void avxvnni_gemm_q5_1(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in, int64_t r0,
+                              int64_t r1, int32_t n_tok, float *y, int64_t ys) {
+    lane_gemm(LANE_Q5_1, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys);
+}
+
 bool kernels_fill_avxvnni(kernel_table *t) {
+    t->gemm[QTYPE_Q5_0] = avxvnni_gemm_q5_0;
+    t->gemm[QTYPE_Q5_1] = avxvnni_gemm_q5_1;
     t->gemm[QTYPE_Q4_1] = avxvnni_gemm_q4_1;
     (void)t;
     return false;

@@ -1,9 +1,9 @@
 /*
  * kernels_avx2 - the AVX2 level (AVX2 + FMA + F16C, no AVX-512) of the
  * kernel table: the tile driver and the table. The kernels themselves are in
- * gemm_lane_avx2.c (Q4_0, Q8_0, Q4_1, Q4_K, Q5_K; gemm_lane_avxvnni.c has their
- * AVX-VNNI form, which kernels.c puts in where the CPU has it),
- * gemm_q_avx2.c (Q5_0, Q5_1), gemm_k_avx2.c (Q2_K, Q3_K, Q6_K),
+ * gemm_lane_avx2.c (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K;
+ * gemm_lane_avxvnni.c has their AVX-VNNI form, which kernels.c puts in
+ * where the CPU has it), gemm_k_avx2.c (Q2_K, Q3_K, Q6_K),
  * gemm_f_avx2.c (f32, f16, bf16) and quant_avx2.c (activation quantizers);
  * x86_avx2.h has their invariants. Compiled with -mavx2 -mfma -mf16c
  * (Makefile, by file name) and reached only through the dispatch table

@@ -9,7 +9,7 @@
  *    R consecutive weight rows and T consecutive tokens over a run of
  *    blocks. A result never depends on r0, r1, n_tok, the thread count or
  *    on which tile computed it:
- *      other quantized types: a tile keeps one (row, token) pair per f32
+ *      Q2_K, Q3_K, Q6_K: a tile keeps one (row, token) pair per f32
  *      lane (R * T <= 8). Each block's integer dot of a pair is summed exactly
  *      into its lane and scaled and added with quant_dot.c's f32
  *      operations in quant_dot.c's order, so every pair gets the scalar
@@ -18,7 +18,8 @@
  *      float types: every tile shape runs the same f32/f64 operations per
  *      pair (f32 FMA over fixed 256-element chunks into f64 lanes, a fixed
  *      final sum); they differ from the scalar's f64 sum by rounding only.
- *    Q4_0, Q8_0, Q4_1, Q4_K and Q5_K are not tiled this way: gemm_lane.h keeps
+ *    The other quantized types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K)
+ *    are not tiled this way: gemm_lane.h keeps
  *    one block (K types: sub-block) per lane and sums in 4096-element chunks
  *    (its own invariants there), which differs from the scalar's order by
  *    rounding only and likewise never depends on the split or the
@@ -69,29 +70,8 @@ AVX2_INLINE float avx2_hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* binary16 -> f32 (exact) broadcast to 8 lanes. */
-AVX2_INLINE __m256 avx2_f16_bcast(uint16_t h) { return _mm256_set1_ps(_cvtsh_ss(h)); }
+/* binary16 -> f32 (exact) */
 AVX2_INLINE float avx2_f16(uint16_t h) { return _cvtsh_ss(h); }
-
-/* The 32 nibbles of 16 bytes in element order: low nibbles (elements
- * 0..15) in the low half, high nibbles (16..31) in the high half. */
-AVX2_INLINE __m256i avx2_nibbles32(const uint8_t *qs) {
-    const __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
-    const __m256i v = _mm256_srlv_epi64(q, _mm256_setr_epi64x(0, 0, 4, 4));
-    return _mm256_and_si256(v, _mm256_set1_epi8(15));
-}
-
-/* 0x10 in byte j where bit j of the little-endian u32 at p is set. */
-AVX2_INLINE __m256i avx2_bit16_32(const uint8_t *p) {
-    uint32_t u;
-    __builtin_memcpy(&u, p, 4);
-    const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3,
-                                          3, 3, 3, 3, 3, 3, 3);
-    const __m256i bits = _mm256_set1_epi64x((long long)0x8040201008040201ull);
-    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)u), shuf);
-    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bits), bits);
-    return _mm256_and_si256(v, _mm256_set1_epi8(16));
-}
 
 /* Lane i of the result = the sum of the 8 int32 lanes of v[i], for i < n
  * (n <= 8, a constant); lanes from n on are 0. Exact (no overflow). */
@@ -129,37 +109,18 @@ AVX2_INLINE void avx2_prefetch_next(const uint8_t *w, size_t off, int64_t b, siz
     for (size_t k = 0; k <= (L + 63) / 64; k++) _mm_prefetch((const char *)(p + 64 * k), _MM_HINT_T0);
 }
 
-/* Pair lanes: lane p = r * T + t of an R x T tile (R * T <= 8) holds the
- * pair (row r, token t); lanes from R * T on are 0. by_row[r] (binary16)
- * or by_tok[t] spread over the lanes of their pairs, as f32.
- * The binary16 values are put together in general registers and moved
- * over once, then spread by one byte shuffle: word inserts, one per
- * lane, were a third of a 4 x 2 tile's instructions. */
+/* The n (<= 8) binary16 values h, put together in general registers and
+ * moved over once (word inserts, one per value, cost a third of a pair
+ * tile's instructions): word i of the result is h[i]. */
 AVX2_INLINE __m128i avx2_words(const uint16_t *h, const int n) {
     uint64_t lo = 0, hi = 0;
     for (int i = 0; i < n && i < 4; i++) lo |= (uint64_t)h[i] << (16 * i);
     for (int i = 4; i < n; i++) hi |= (uint64_t)h[i] << (16 * (i - 4));
     return n > 4 ? _mm_set_epi64x((long long)hi, (long long)lo) : _mm_cvtsi64_si128((long long)lo);
 }
-/* the shuffle's byte 2p + b: byte b of word w(p), or 0x80 (zero) past R * T */
-#define AVX2_SPREAD_W(p) ((p) < R * T ? (by_row ? (p) / T : (p) % T) : -1)
-#define AVX2_SPREAD_B(p, b) (char)(AVX2_SPREAD_W(p) < 0 ? 0x80 : 2 * AVX2_SPREAD_W(p) + (b))
-#define AVX2_SPREAD_P(p) AVX2_SPREAD_B(p, 0), AVX2_SPREAD_B(p, 1)
-AVX2_INLINE __m256 avx2_lanes_f16(const uint16_t *h, const int R, const int T, const int by_row) {
-    if ((by_row ? R : T) == 1) return _mm256_set1_ps(_cvtsh_ss(h[0]));
-    const __m128i ctl = _mm_setr_epi8(AVX2_SPREAD_P(0), AVX2_SPREAD_P(1), AVX2_SPREAD_P(2), AVX2_SPREAD_P(3),
-                                      AVX2_SPREAD_P(4), AVX2_SPREAD_P(5), AVX2_SPREAD_P(6), AVX2_SPREAD_P(7));
-    return _mm256_cvtph_ps(_mm_shuffle_epi8(avx2_words(h, by_row ? R : T), ctl));
-}
-#undef AVX2_SPREAD_W
-#undef AVX2_SPREAD_B
-#undef AVX2_SPREAD_P
-AVX2_INLINE __m256 avx2_lanes_by_row_f16(const uint16_t *h, const int R, const int T) {
-    return avx2_lanes_f16(h, R, T, 1);
-}
-AVX2_INLINE __m256 avx2_lanes_by_tok_f16(const uint16_t *h, const int R, const int T) {
-    return avx2_lanes_f16(h, R, T, 0);
-}
+/* Pair lanes: lane p = r * T + t of an R x T tile (R * T <= 8) holds the
+ * pair (row r, token t); lanes from R * T on are 0. f[r] (by_row) or f[t]
+ * (by_tok) spread over the lanes of their pairs. */
 AVX2_INLINE __m256 avx2_lanes_by_row(const float *f, const int R, const int T) {
     if (R == 1) return _mm256_set1_ps(f[0]);
 #define L_(p) ((p) < R * T ? f[(p) / T] : 0.0f)
