@@ -9,32 +9,33 @@
  *    super-block); lane L holds unit L of the group. Step s (0..7) holds
  *    elements 4s .. 4s + 3 of every unit: qs dword s of Q8_0 weights and
  *    of the activations; for Q4_0 and Q4_1 the low nibbles of qs dword s
- *    (s < 4) or the high nibbles of dword s - 4, Q5_0 and Q5_1 the same
- *    plus 16 times bits 4s .. 4s + 3 of the block's qh; for Q4_K the low (L even) or
- *    high (L odd) nibbles of dword s of qs[32 (L / 2) ..], Q5_K the same
- *    plus 16 times bit L of qh dword s.
+ *    (s < 4) or the high nibbles of dword s - 4, for Q5_0 and Q5_1 the
+ *    same plus 16 times bits 4s .. 4s + 3 of the block's qh; for Q4_K the
+ *    low (L even) or high (L odd) nibbles of dword s of qs[32 (L / 2) ..],
+ *    for Q5_K the same plus 16 times bit L of qh dword s.
  *  - Per (row, token) and group: I = the exact integer dot of each lane's
- *    unit. Q4_0, Q4_1 and Q4_K: maddubs of the nibbles (0..15) with the
+ *    unit. The 4-bit types: maddubs of the nibbles (0..15) with the
  *    activations, summed as int16 over the 8 steps (|sum| <= 8 * 2 * 15 *
- *    127 < 2^15), one madd into int32, plus -8 * sum(a) of the block for
- *    Q4_0 (-16 * sum(a) for Q5_0). The 5-bit types (0..31): the same over
- *    two sets of four steps apart (4 * 2 * 31 * 127 < 2^15), two madds. Q8_0: per step maddubs(|w|, sign(a, w))
- *    (pair sums <= 2 * 128 * 127 < 2^15) and a madd, summed in int32.
- *    Then in f32, lane by lane, F = fma(float(I), dw * da, F), with dw
- *    the block's scale (K types: d * sc_L, exact); the K types then
- *    F = F - rmin * amin, with rmin = dmin * m_L (exact) and amin = da *
- *    sum(a) of the sub-block (from the bsums); Q4_1, Q5_1 F = fma(m, s, F) with
- *    the block's m and the q8_1 block's s (its f16 d * sum(a)).
+ *    127 < 2^15), one madd into int32. The 5-bit types (0..31): the same
+ *    over two sets of four steps (4 * 2 * 31 * 127 < 2^15), two madds.
+ *    Q4_0 and Q5_0 add their offset's -8 or -16 * sum(a) of the block.
+ *    Q8_0: per step maddubs(|w|, sign(a, w)) (pair sums <= 2 * 128 * 127
+ *    < 2^15) and a madd, summed in int32. Then in f32, lane by lane,
+ *    F = fma(float(I), dw * da, F), with dw the block's scale (K types:
+ *    d * sc_L, exact); the K types then F = F - rmin * amin, with rmin =
+ *    dmin * m_L (exact) and amin = da * sum(a) of the sub-block (from the
+ *    bsums); Q4_1 and Q5_1 F = fma(m, s, F), with the block's m and the
+ *    q8_1 block's s (its f16 d * sum(a)).
  *  - Rows are cut in chunks of 4096 elements (16 groups; a partial last
  *    group is zero-padded, its scales 0). F starts at 0 in every chunk
  *    and is summed by avx2_hsum; y = 0 + chunk0 + chunk1 + ... in order.
  *
  * With AVX-VNNI (gemm_lane_avxvnni.c, LANE_VNNI 1) one vpdpbusd per step
- * and token takes the place of maddubs and the int16 add (Q4_0, Q4_K, Q5_K) or
- * of maddubs, sign and madd (Q8_0, whose weights then go in offset by 128
- * as unsigned bytes, I starting at the block's -128 * sum(a); Q4_0's I
- * starts at its -8 * sum(a)): the same exact integers, so the same bits.
- * Measured alternating with QWQ_AVXVNNI=0 (qwq-bench-kernels --levels
+ * and token takes the place of maddubs and the int16 add (the 4- and
+ * 5-bit types, whose I starts at the offset's correction) or of maddubs,
+ * sign and madd (Q8_0, whose weights then go in offset by 128 as unsigned
+ * bytes, I starting at the block's -128 * sum(a)): the same exact
+ * integers, so the same bits. Measured alternating with QWQ_AVXVNNI=0 (qwq-bench-kernels --levels
  * avx2, 5120 x 5120 and 5120 x 27648): Q8_0 prefill 1.12-1.55x (one
  * thread 148-170 against 95-123 GOP/s), Q4_0 and Q4_K 1.0-1.06x (their
  * int16 sums were already one add a step), decode within the noise; the
@@ -45,14 +46,14 @@
  * Every (row, token) goes through these operations whatever the row range,
  * the number of tokens and the blocking, so results do not depend on the
  * threads or the batching. They differ from the scalar's per-block f32
- * order by rounding only (tests: within 1e-5 of sum |w * a|; for the K
- * types of sum |w * a| + sum |dmin * m * a|, since the two products can
- * cancel).
+ * order by rounding only (tests: within 1e-5 of sum |w * a|, for the
+ * types with minimums plus the minimums' products, since those and the
+ * scales' can cancel).
  *
- * Activations are packed once per call into the layout (per token and
- * group: the 8 steps; then for q8_0 the blocks' -8 * sum(a) as int32 (Q4_0's
- * offset) and their scales, for q8_K amin and da, as f32: LANE_PAB bytes).
- * A decoded token streams the rows, unpacking each group in registers
+ * Activations are packed once per call into the layout, per token and
+ * group LANE_PAB bytes: the 8 steps, then for q8_0 the blocks' offset
+ * correction (int32) and scales, for q8_1 their s and scales, for q8_K
+ * amin and da (f32). A decoded token streams the rows, unpacking each group in registers
  * (long rows four at a time, group by group, so that a group's
  * activations are read from L1 by all four). A prefill goes chunk by
  * chunk: tokens in blocks of LANE_TB whose packed chunk (60 x 5 KiB) stays
@@ -63,14 +64,13 @@
  * its rows from memory (in a cpu-clock profile its loads were the
  * hottest instructions after the conversion of the vpdpbusd sums). The
  * prefetch alone gave 1.03-1.08x, 60 tokens 1.1x more; 90 tokens another
- * 1.02-1.03x
- * (qwq-bench-kernels, AVX-VNNI, one and two threads, three rounds).
- * CPUs with a 256 KiB L2 (Skylake client) keep a block in their L3:
- * not measured.
+ * 1.02-1.03x (qwq-bench-kernels, AVX-VNNI, one and two threads, three
+ * rounds). CPUs with a 256 KiB L2 (Skylake client) keep a block in
+ * their L3: not measured.
  *
- * Measured against the pair tiles (gemm_q_avx2.c: a (row, token) pair per
- * lane and a horizontal sum of every block), qwq-bench-kernels --levels
- * avx2, alternating, Zen 5 (5120 x 5120, 27648 x 5120, 5120 x 27648):
+ * Measured against the pair tiles (the former gemm_q_avx2.c: a (row,
+ * token) pair per lane and a horizontal sum of every block),
+ * qwq-bench-kernels --levels avx2, alternating, Zen 5 (5120 x 5120, 27648 x 5120, 5120 x 27648):
  *  - Q4_0: prefill 1.7-2.1x (one thread 159-176 against 87-94 GOP/s, two
  *    320-367 against 145-190), decode 1.05-1.2x on short rows and
  *    0.96-1.07x on 27648-element ones (those went 0.84-0.92x taken one at
