@@ -70,7 +70,8 @@
  *
  * Measured against the pair tiles (the former gemm_q_avx2.c: a (row,
  * token) pair per lane and a horizontal sum of every block),
- * qwq-bench-kernels --levels avx2, alternating, Zen 5 (5120 x 5120, 27648 x 5120, 5120 x 27648):
+ * qwq-bench-kernels --levels avx2, alternating, Zen 5 (5120 x 5120,
+ * 27648 x 5120, 5120 x 27648):
  *  - Q4_0: prefill 1.7-2.1x (one thread 159-176 against 87-94 GOP/s, two
  *    320-367 against 145-190), decode 1.05-1.2x on short rows and
  *    0.96-1.07x on 27648-element ones (those went 0.84-0.92x taken one at
