@@ -22,9 +22,9 @@
  *    Q8_0: per step maddubs(|w|, sign(a, w)) (pair sums <= 2 * 128 * 127
  *    < 2^15) and a madd, summed in int32. Then in f32, lane by lane,
  *    F = fma(float(I), dw * da, F), with dw the block's scale (K types:
- *    d * sc_L, exact); the K types then F = F - rmin * amin, with rmin =
- *    dmin * m_L (exact) and amin = da * sum(a) of the sub-block (from the
- *    bsums); Q4_1 and Q5_1 F = fma(m, s, F), with the block's m and the
+ *    d * sc_L, exact); then the minimums, F = fma(wmin, amin, F): for
+ *    the K types wmin = -dmin * m_L (exact) and amin = da * sum(a) of the
+ *    sub-block (from the bsums), for Q4_1 and Q5_1 the block's m and the
  *    q8_1 block's s (its f16 d * sum(a)).
  *  - Rows are cut in chunks of 4096 elements (16 groups; a partial last
  *    group is zero-padded, its scales 0). F starts at 0 in every chunk
@@ -129,6 +129,7 @@ enum {
     LANE_TB = 60,                             /* tokens per prefill block (a multiple of LANE_T) */
     LANE_LONG = 32,                           /* decode: rows of more groups go four at a time */
     LANE_STACK = 64 * 1024,                   /* packed activations kept on the stack */
+    LANE_PWB_MAX = 320,                       /* the largest lane_pwb */
     LANE_PF = 1536                            /* software prefetch distance in the weight stream, bytes */
 };
 
@@ -158,9 +159,11 @@ AVX2_INLINE size_t lane_gb(const int K) {
 }
 /* the K types: sub-blocks of a super-block, q8_K activations, minimums */
 AVX2_INLINE int lane_k(const int K) { return K == LANE_Q4_K || K == LANE_Q5_K; }
-/* unpacked weight bytes per row and group: 8 steps, dw (and the K types'
- * rmin, Q4_1's m) */
-AVX2_INLINE size_t lane_pwb(const int K) { return lane_k(K) || lane_m(K) ? 320 : 288; }
+/* the minimums' term F += wmin * amin: the K types (wmin = -dmin * m_j,
+ * amin = da * sum(a) of the sub-block) and Q4_1, Q5_1 (wmin = m, amin = s) */
+AVX2_INLINE int lane_min(const int K) { return lane_k(K) || lane_m(K); }
+/* unpacked weight bytes per row and group: 8 steps, dw (and wmin) */
+AVX2_INLINE size_t lane_pwb(const int K) { return lane_min(K) ? 320 : 288; }
 /* the packed activations' correction is added to I: Q4_0's -8 * sum(a),
  * Q5_0's -16 * sum(a); with AVX-VNNI also Q8_0's -128 * sum(a) */
 AVX2_INLINE int lane_corr(const int K) {
@@ -291,9 +294,9 @@ AVX2_INLINE __m256i lane_k5_bits(const uint8_t *qh, int s, __m256i u) {
     return _mm256_or_si256(u, _mm256_srlv_epi32(l, _mm256_setr_epi32(0, 0, 0, 0, 0, 1, 2, 3)));
 }
 
-/* Q4_K: the sub-blocks' scales d * sc_j (*dw) and minimums dmin * m_j
- * (*rmin) as f32 lanes (exact: an f16 times a 6-bit integer). */
-AVX2_INLINE void lane_k4_scales(const block_q4_K *x, __m256 *dw, __m256 *rmin) {
+/* Q4_K: the sub-blocks' scales d * sc_j (*dw) and minimums -dmin * m_j
+ * (*wmin) as f32 lanes (exact: an f16 times a 6-bit integer). */
+AVX2_INLINE void lane_k4_scales(const block_q4_K *x, __m256 *dw, __m256 *wmin) {
     uint32_t u[3], dd;
     __builtin_memcpy(u, x->scales, 12);
     __builtin_memcpy(&dd, x, 4); /* d, dmin (Q5_K's too: the same first 16 bytes) */
@@ -303,14 +306,15 @@ AVX2_INLINE void lane_k4_scales(const block_q4_K *x, __m256 *dw, __m256 *rmin) {
                        (uint64_t)(((u[2] >> 4) & 0x0f0f0f0fu) | ((u[1] >> 6) & 0x03030303u) << 4) << 32;
     const __m256 d2 = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128((int)dd)));
     const __m256 d = _mm256_permutevar8x32_ps(d2, _mm256_setzero_si256());
-    const __m256 dmin = _mm256_permutevar8x32_ps(d2, _mm256_set1_epi32(1));
+    const __m256 neg_dmin = _mm256_xor_ps(_mm256_permutevar8x32_ps(d2, _mm256_set1_epi32(1)), _mm256_set1_ps(-0.0f));
     *dw = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc))));
-    *rmin = _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)m))));
+    *wmin = _mm256_mul_ps(neg_dmin, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)m))));
 }
 
 /* Packs group g of a q8_0 activation row of nb blocks into dst (LANE_PAB
  * bytes): steps, the offset's correction per block (int32: -8 * sum(a)
- * for Q4_0, -128 * sum(a) for Q8_0 with AVX-VNNI, else unused), scales. */
+ * for Q4_0, -16 * sum(a) for Q5_0, -128 * sum(a) for Q8_0, used with
+ * AVX-VNNI only), scales. */
 AVX2_INLINE void lane_pack_group(const int K, const uint8_t *arow, int64_t g, int64_t nb, uint8_t *dst) {
     _Alignas(32) uint8_t pad[LANE_BLOCKS * sizeof(block_q8_0)];
     const uint8_t *p = lane_group_at(arow, sizeof(block_q8_0), g, nb, pad);
@@ -383,14 +387,14 @@ AVX2_INLINE void lane_step(const int K, const int T, __m256i u, const uint8_t *a
     }
 }
 
-/* I[t] (T tokens, int32) and the scales (*dw; Q4_K: *rmin, the minimums)
+/* I[t] (T tokens, int32) and the scales (*dw; *wmin for lane_min kinds)
  * of group g of a weight row: from the row itself (wrow, unpacked here)
  * or, when wq is set, from its unpacked copy at wq. a: the tokens' packed
  * group (token t at a + t * ts). */
 AVX2_INLINE void lane_group(const int K, const int T, const uint8_t *wrow, const uint8_t *wq, int64_t g, int64_t nb,
-                            const uint8_t *a, size_t ts, __m256i I[], __m256 *dw, __m256 *rmin) {
+                            const uint8_t *a, size_t ts, __m256i I[], __m256 *dw, __m256 *wmin) {
 #pragma GCC unroll 3
-    for (int t = 0; t < T; t++) /* AVX-VNNI: Q4_0's -8 * sum(a), Q8_0's -128 * sum(a) */
+    for (int t = 0; t < T; t++) /* AVX-VNNI: from the offset's correction (lane_corr) */
         I[t] = LANE_VNNI && lane_corr(K) ? _mm256_load_si256((const __m256i *)(a + (size_t)t * ts + 256))
                                          : _mm256_setzero_si256();
     /* 5-bit weights on AVX2: four steps summed as int16 into H, then the
@@ -409,7 +413,7 @@ AVX2_INLINE void lane_group(const int K, const int T, const uint8_t *wrow, const
             if (k == 3) LANE_HALF()
         }
         *dw = _mm256_load_ps((const float *)(wq + 256));
-        if (lane_k(K) || lane_m(K)) *rmin = _mm256_load_ps((const float *)(wq + 288));
+        if (lane_min(K)) *wmin = _mm256_load_ps((const float *)(wq + 288));
     } else {
         const uint8_t *next = wrow + (size_t)g * lane_gb(K) + LANE_PF;
         for (size_t k = 0; k < lane_gb(K); k += 64) _mm_prefetch((const char *)(next + k), _MM_HINT_T0);
@@ -418,7 +422,7 @@ AVX2_INLINE void lane_group(const int K, const int T, const uint8_t *wrow, const
         __m256i q[4];
         if (lane_k(K)) {
             const uint8_t *x = wrow + (size_t)g * lane_gb(K);
-            lane_k4_scales((const block_q4_K *)x, dw, rmin);
+            lane_k4_scales((const block_q4_K *)x, dw, wmin);
             const uint8_t *qs = K == LANE_Q5_K ? ((const block_q5_K *)x)->qs : ((const block_q4_K *)x)->qs;
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) {
@@ -433,7 +437,7 @@ AVX2_INLINE void lane_group(const int K, const int T, const uint8_t *wrow, const
             _Alignas(32) uint8_t pad[LANE_BLOCKS * sizeof(block_q8_0)];
             const uint8_t *p = lane_group_at(wrow, lane_bb(K), g, nb, pad);
             *dw = lane_scales(p, lane_bb(K));
-            if (lane_m(K)) *rmin = lane_scales(p + 2, lane_bb(K)); /* m */
+            if (lane_m(K)) *wmin = lane_scales(p + 2, lane_bb(K)); /* m */
             if (K == LANE_Q8_0) {
 #pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) {
@@ -478,14 +482,14 @@ AVX2_INLINE void lane_unpack_group(const int K, const uint8_t *wrow, int64_t g, 
     if (lane_k(K)) {
         const uint8_t *x = wrow + (size_t)g * lane_gb(K);
         const uint8_t *qs = K == LANE_Q5_K ? ((const block_q5_K *)x)->qs : ((const block_q4_K *)x)->qs;
-        __m256 dw, rmin;
+        __m256 dw, wmin;
         lane_k4_half(qs, 0, u);
         lane_k4_half(qs, 1, u + 4);
         if (K == LANE_Q5_K)
             for (int k = 0; k < 8; k++) u[k] = lane_k5_bits(((const block_q5_K *)x)->qh, k, u[k]);
-        lane_k4_scales((const block_q4_K *)x, &dw, &rmin);
+        lane_k4_scales((const block_q4_K *)x, &dw, &wmin);
         _mm256_store_ps((float *)(q + 256), dw);
-        _mm256_store_ps((float *)(q + 288), rmin);
+        _mm256_store_ps((float *)(q + 288), wmin);
     } else {
         _Alignas(32) uint8_t pad[LANE_BLOCKS * sizeof(block_q8_0)];
         const uint8_t *p = lane_group_at(wrow, lane_bb(K), g, nb, pad);
@@ -526,18 +530,15 @@ AVX2_INLINE void lane_block(const int K, const int R, const int T, const uint8_t
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             __m256i I[LANE_T];
-            __m256 dw, rmin = _mm256_setzero_ps();
+            __m256 dw, wmin = _mm256_setzero_ps();
             const uint8_t *wq = wb ? wb + (size_t)r * wbs + (size_t)(g - g0) * lane_pwb(K) : NULL;
-            lane_group(K, T, w + (size_t)r * wrb, wq, g, nb, a, ts, I, &dw, &rmin);
+            lane_group(K, T, w + (size_t)r * wrb, wq, g, nb, a, ts, I, &dw, &wmin);
 #pragma GCC unroll 3
             for (int t = 0; t < T; t++) {
                 const __m256 da = _mm256_load_ps((const float *)(a + (size_t)t * ts + 288));
                 F[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(I[t]), _mm256_mul_ps(dw, da), F[r][t]);
-                if (lane_k(K)) /* minus the minimums: dmin * m_j * da * sum(a) */
-                    F[r][t] = _mm256_fnmadd_ps(rmin, _mm256_load_ps((const float *)(a + (size_t)t * ts + 256)),
-                                               F[r][t]);
-                if (lane_m(K)) /* plus the minimums: m * s (s = da * sum(a)) */
-                    F[r][t] = _mm256_fmadd_ps(rmin, _mm256_load_ps((const float *)(a + (size_t)t * ts + 256)),
+                if (lane_min(K)) /* the minimums: wmin * amin */
+                    F[r][t] = _mm256_fmadd_ps(wmin, _mm256_load_ps((const float *)(a + (size_t)t * ts + 256)),
                                               F[r][t]);
             }
         }
@@ -609,7 +610,7 @@ AVX2_INLINE void lane_gemm(const int K, const uint8_t *w, size_t wrb, const uint
     }
     /* a prefill: chunk by chunk, tokens in blocks of up to LANE_TB, rows in
      * blocks of LANE_RB unpacked once for the block's tokens */
-    _Alignas(32) uint8_t wb[LANE_RB * LANE_CHUNK_GROUPS * 320];
+    _Alignas(32) uint8_t wb[LANE_RB * LANE_CHUNK_GROUPS * LANE_PWB_MAX];
     const size_t ts = (size_t)LANE_CHUNK_GROUPS * LANE_PAB;
     const size_t want = ts * (size_t)(n_tok < LANE_TB ? n_tok : LANE_TB);
     uint8_t *heap = want > sizeof stack_pa ? aligned_alloc(32, want) : NULL;
@@ -647,5 +648,13 @@ AVX2_INLINE void lane_gemm(const int K, const uint8_t *w, size_t wrb, const uint
     }
     free(heap);
 }
+
+/* An entry point of the kernel table for the kind K (gemm_lane_avx2.c,
+ * gemm_lane_avxvnni.c). */
+#define LANE_GEMM(name, K)                                                                                   \
+    void name(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, int64_t n_in, int64_t r0,        \
+              int64_t r1, int32_t n_tok, float *y, int64_t ys) {                                             \
+        lane_gemm(K, w, wrb, act, arb, n_in, r0, r1, n_tok, y, ys);                                          \
+    }
 
 #endif

@@ -110,8 +110,9 @@ AVX2_INLINE void avx2_prefetch_next(const uint8_t *w, size_t off, int64_t b, siz
 }
 
 /* The n (<= 8) binary16 values h, put together in general registers and
- * moved over once (word inserts, one per value, cost a third of a pair
- * tile's instructions): word i of the result is h[i]. */
+ * moved over once (word inserts, one per value, cost a third of a 4 x 2
+ * pair tile's instructions when those tiles had block scales): word i of
+ * the result is h[i]. gemm_lane.h's block scales use it. */
 AVX2_INLINE __m128i avx2_words(const uint16_t *h, const int n) {
     uint64_t lo = 0, hi = 0;
     for (int i = 0; i < n && i < 4; i++) lo |= (uint64_t)h[i] << (16 * i);
