@@ -7,14 +7,14 @@
  *  - gemm of every type over many shapes (n_in from one block to 27648,
  *    odd row counts, 1..17 and 64 tokens) on random blocks with extreme
  *    f16 scales and zero blocks: within 1e-5 of sum |w * a| of the scalar
- *    gemm (types with minimums: of sum |w * a| + sum |offset * a|), and
- *    for the quantized types but Q4_0, Q8_0, Q4_K and Q5_K the scalar's
- *    bits exactly (their tiles keep quant_dot.c's per-block f32
- *    arithmetic; those four sum per lane and chunk, gemm_lane.h);
+ *    gemm (types with minimums: plus the minimums' products, harness.h),
+ *    and for Q2_K, Q3_K and Q6_K the scalar's bits exactly (their tiles
+ *    keep quant_dot.c's per-block f32 arithmetic; the other quantized
+ *    types sum per lane and chunk, gemm_lane.h, lane_type);
  *    bit-identical whatever the row split [r0, r1) and the token
- *    grouping. Where the CPU has AVX-VNNI the level uses those kernels
- *    for Q4_0, Q8_0, Q4_K and Q5_K; every case then also requires the plain
- *    AVX2 kernels' bits from them.
+ *    grouping. Where the CPU has AVX-VNNI the level uses it for the lane
+ *    types; every case then also requires the plain AVX2 kernels' bits
+ *    from them.
  *  - The ggml blocks of ../shared/testdata/quant/<type>.gguf: gemm against
  *    the scalar gemm and ggml's w.dot_a.ref.
  *

@@ -452,7 +452,7 @@ static void check_file_rows(const char *file, uint32_t type, const gguf_tensor *
     float *y = malloc(sizeof(float) * (size_t)(R * T)), *y1 = malloc(sizeof(float) * (size_t)R);
     float *y_ref = malloc(sizeof(float) * (size_t)(R * T));
     float *wd = malloc(sizeof(float) * (size_t)C), *off = malloc(sizeof(float) * (size_t)C);
-    float *ad = malloc(sizeof(float) * (size_t)C);
+    float *ad = malloc(sizeof(float) * (size_t)(C * T));
     if (!aq || !aq_ref || !y || !y1 || !y_ref || !wd || !off || !ad) {
         test_fail_at(__FILE__, __LINE__, "out of memory");
         goto done;
@@ -469,14 +469,17 @@ static void check_file_rows(const char *file, uint32_t type, const gguf_tensor *
     for (int32_t t = 0; t < T; t++) {
         avx512()->gemm[type](w, wrb, aq + (size_t)t * arb, arb, C, 0, R, 1, y1, R);
         bad_bits += memcmp(y1, y + t * R, sizeof(float) * (size_t)R) != 0;
-        if (at == QTYPE_F32) memcpy(ad, aq_ref + (size_t)t * arb, sizeof(float) * (size_t)C);
-        else dequant_row(at, aq_ref + (size_t)t * arb, ad, C);
-        for (int64_t r = 0; r < R; r++) {
-            dequant_row(type, w + (size_t)r * wrb, wd, C);
-            const int has_min = test_min_offsets(type, w + (size_t)r * wrb, off, C);
+        if (at == QTYPE_F32) memcpy(ad + t * C, aq_ref + (size_t)t * arb, sizeof(float) * (size_t)C);
+        else dequant_row(at, aq_ref + (size_t)t * arb, ad + t * C, C);
+    }
+    for (int64_t r = 0; r < R; r++) {
+        dequant_row(type, w + (size_t)r * wrb, wd, C);
+        const int has_min = test_min_offsets(type, w + (size_t)r * wrb, off, C);
+        for (int32_t t = 0; t < T; t++) {
+            const float *a_t = ad + t * C;
             double mag = 0;
             for (int64_t i = 0; i < C; i++)
-                mag += fabs((double)wd[i] * ad[i]) + (has_min ? fabs((double)off[i] * ad[i]) : 0);
+                mag += fabs((double)wd[i] * a_t[i]) + (has_min ? fabs((double)off[i] * a_t[i]) : 0);
             const double got = y[t * R + r], want = y_ref[t * R + r];
             if (!(fabs(got - want) <= 1e-5 * mag + 1e-35) && bad++ == 0)
                 test_fail_at(__FILE__, __LINE__, "%s row %" PRId64 " x row %d: %.9g vs scalar %.9g (sum|w*a| %.3g)",
