@@ -2,7 +2,13 @@
 // comparison of bench/sbs/run.sh. It drives the llama.cpp library bundled
 // with the node-llama-cpp package (CPU only), the way qwq-bench drives
 // libqwq: pp = one batch of N random tokens evaluated after clearing the
-// context, tg = N random tokens evaluated one at a time.
+// context, tg = N random tokens evaluated one at a time. As in llama-bench
+// and in qwq-bench, the last token of every evaluation asks for its logits
+// (and a greedy next token), so the output projection runs once per pp
+// batch and once per tg token: llama.cpp skips it for tokens without
+// logits, and evaluateWithoutGeneratingNewTokens requests none, which left
+// the 5120 x 152064 output matrix (37% of the bytes a token reads on the
+// 4-layer QwQ-32B shape) out of llama.cpp's decode.
 //
 //   node llama_bench.mjs MODEL.gguf pp|tg N RUNS THREADS
 //
@@ -37,13 +43,14 @@ function randomTokens(count, seed) {
     return out;
 }
 
+const logit = { generateNext: { token: true } }; // logits and a greedy token for this one
 const rates = [];
 for (let r = 0; r <= runs; r++) {
     await sequence.clearHistory();
     const tokens = randomTokens(n, r + 1);
     const t0 = process.hrtime.bigint();
-    if (test === "pp") await sequence.evaluateWithoutGeneratingNewTokens(tokens);
-    else for (const t of tokens) await sequence.evaluateWithoutGeneratingNewTokens([t]);
+    if (test === "pp") await sequence.controlledEvaluate(tokens.map((t, i) => (i === n - 1 ? [t, logit] : t)));
+    else for (const t of tokens) await sequence.controlledEvaluate([[t, logit]]);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     if (r > 0) rates.push(n / seconds); // run 0 is the warm-up
 }
