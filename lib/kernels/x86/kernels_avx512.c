@@ -888,20 +888,25 @@ _Static_assert(KERNELS_DECODE_MAX_TOKENS == 3 && (int)DECODE_MAX_TOK > (int)KERN
 /* Rows [r0, r1) against T tokens whose groups [gA, gB) are packed in pa
  * (token t at pa + t * tstride). gA is a chunk boundary. first: y holds
  * nothing yet for these rows; otherwise the chunks before gA are in y. */
-/* Decode prefetch: 6 KiB ahead in the weight stream, non-temporal (the
- * weights are read once; the packed activations, up to 35 KiB for rows of
- * 27648, should stay in L1). Measured against prefetcht0/t1/t2 at 1.5-16
- * KiB and none: NTA at 6 KiB was best or equal on every shape. With 2 MiB
- * pages (bench/ab, 2 threads): 12 KiB cost Q4_0 a third and Q4_K 16% on
- * 5120 x 27648; Q6_K read the same at 4.5 KiB; Q8_0 (544-byte groups, so
- * 6 KiB is 11 of them) read 1.04x and 1.01x at 12 KiB, but the Q8_0 model
- * then decoded 0.88-0.97x in 4 alternating pairs, and without any prefetch
- * Q8_0 read 0.62-0.93x. */
+/* Decode prefetch: 6 KiB ahead in the weight stream, into the L2 only
+ * (prefetcht1: since Zen 4, T1 and T2 fill the L2 and not the L1). A
+ * prefetch into the L1 (NTA or T0) holds one of the L1's few miss buffers
+ * for a whole trip to memory, so the L1 misses of the packed activations
+ * (up to 35 KiB for rows of 27648, which the weight stream pushes out of
+ * the L1) queued behind the stream; with T1 they are L2 hits that find
+ * free buffers. Against NTA at 6 KiB (bench/ab, 2 MiB pages, 2026-12-08,
+ * memory reading 32-48 GB/s): on two threads 5120 x 27648 Q4_0 1.49x,
+ * Q4_K 1.54x, Q6_K 1.82x, Q8_0 1.54x; 27648 x 5120 1.11-1.14x; 5120 x
+ * 5120 Q4_0 1.0x; on one thread 1.22-1.83x. T1 at 12 and 24 KiB: 0.89-1.0x
+ * of 6 KiB. (Earlier sessions measured T1 at 0.86-0.92x of NTA on the long
+ * rows; in what memory phase is not recorded.) Before, NTA at 6 KiB had
+ * been best or equal to T0/T2 at 1.5-16 KiB and to none; without any
+ * prefetch Q8_0 read 0.62-0.93x. */
 enum { PF_BYTES = 6144 };
 
 AI void prefetch_group(const uint8_t *row, int64_t g, size_t WG) {
     const uint8_t *pf = row + (size_t)g * WG + PF_BYTES;
-    for (size_t o = 0; o < WG; o += 64) _mm_prefetch((const char *)(pf + o), _MM_HINT_NTA);
+    for (size_t o = 0; o < WG; o += 64) _mm_prefetch((const char *)(pf + o), _MM_HINT_T1);
 }
 
 AI void q_rows(const int type, const int T, const uint8_t *w, size_t wrb, int64_t n_in, int64_t r0, int64_t r1,
