@@ -102,11 +102,17 @@ AVX2_INLINE __m256i avx2_reduce_lanes(const __m256i *v, const int n) {
  * L), L = R * block bytes. Rows are short (a few KB), so the hardware
  * prefetcher alone does not run far enough ahead of R interleaved streams
  * that end so soon; the next tile's bytes are contiguous and a whole tile
- * ahead. Prefetches never fault, so addresses past the matrix (the last
+ * ahead. Into the L2 only (prefetcht1: Zen 4 and later fill the L2, not the
+ * L1), so that the stream does not hold the L1's miss buffers: Q6_K decode
+ * 1.4-1.9x against T0 (qwq-bench-kernels --levels avx2, 2 threads, three
+ * alternating pairs, 2026-12-08), F16/BF16 1.2-1.9x, Q3_K 1.0-1.2x, prefill
+ * 0.95-1.15x. The lane layout
+ * (gemm_lane.h) measured 0.8-0.9x with T1 on rows of 5120 and keeps T0.
+ * Prefetches never fault, so addresses past the matrix (the last
  * tile's "next") are harmless; they are formed as integers. */
 AVX2_INLINE void avx2_prefetch_next(const uint8_t *w, size_t off, int64_t b, size_t L) {
     const uintptr_t p = (uintptr_t)w + off + (size_t)b * L;
-    for (size_t k = 0; k <= (L + 63) / 64; k++) _mm_prefetch((const char *)(p + 64 * k), _MM_HINT_T0);
+    for (size_t k = 0; k <= (L + 63) / 64; k++) _mm_prefetch((const char *)(p + 64 * k), _MM_HINT_T1);
 }
 
 /* The n (<= 8) binary16 values h, put together in general registers and
