@@ -62,7 +62,11 @@
  * instructions per 32 products where widening the weights and one FMA per
  * 16 costs two.
  *
- * Decode and row length (measured with qwq-bench-kernels, one thread, Q4_0):
+ * Decode and row length. Resolved 2026-12-08 (prefetch_group): the loss
+ * described next came from prefetching the weights into the L1, whose miss
+ * buffers the activations' L1 misses then waited for; prefetched into the
+ * L2 instead, rows of 27648 decode at the short rows' level. The history:
+ * (measured with qwq-bench-kernels, one thread, Q4_0):
  * the share of the read bandwidth falls as rows grow, 95% at 5120 elements,
  * 93% at 10240, 87% at 13824, 82% at 20480, 78% at 27648 (ffn_down), 62%
  * at 55296. The cause is the packed activations (640 bytes per 512
