@@ -898,12 +898,14 @@ _Static_assert(KERNELS_DECODE_MAX_TOKENS == 3 && (int)DECODE_MAX_TOK > (int)KERN
  * for a whole trip to memory, so the L1 misses of the packed activations
  * (up to 35 KiB for rows of 27648, which the weight stream pushes out of
  * the L1) queued behind the stream; with T1 they are L2 hits that find
- * free buffers. Against NTA at 6 KiB (bench/ab, 2 MiB pages, 2026-12-08,
+ * free buffers. Against NTA at 6 KiB (bench/ab, 2 MiB pages, 2026-12-08 on
+ * a Zen 4 host: cpuid family 25 model 17, 32 KiB L1D, 1 MiB L2;
  * memory reading 32-48 GB/s): on two threads 5120 x 27648 Q4_0 1.49x,
  * Q4_K 1.54x, Q6_K 1.82x, Q8_0 1.54x; 27648 x 5120 1.11-1.14x; 5120 x
  * 5120 Q4_0 1.0x; on one thread 1.22-1.83x. T1 at 12 and 24 KiB: 0.89-1.0x
  * of 6 KiB. (Earlier sessions measured T1 at 0.86-0.92x of NTA on the long
- * rows; in what memory phase is not recorded.) Before, NTA at 6 KiB had
+ * rows, in an unrecorded memory phase and perhaps on the Zen 5 hosts this
+ * VM also runs on (family 26, 48 KiB L1D), where T1 is not re-measured.) Before, NTA at 6 KiB had
  * been best or equal to T0/T2 at 1.5-16 KiB and to none; without any
  * prefetch Q8_0 read 0.62-0.93x. */
 enum { PF_BYTES = 6144 };

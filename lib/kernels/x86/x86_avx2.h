@@ -105,7 +105,7 @@ AVX2_INLINE __m256i avx2_reduce_lanes(const __m256i *v, const int n) {
  * ahead. Into the L2 only (prefetcht1: Zen 4 and later fill the L2, not the
  * L1), so that the stream does not hold the L1's miss buffers: Q6_K decode
  * 1.4-1.9x against T0 (qwq-bench-kernels --levels avx2, 2 threads, three
- * alternating pairs, 2026-12-08), F16/BF16 1.2-1.9x, Q3_K 1.0-1.2x, prefill
+ * alternating pairs, 2026-12-08, Zen 4), F16/BF16 1.2-1.9x, Q3_K 1.0-1.2x, prefill
  * 0.95-1.15x. The lane layout
  * (gemm_lane.h) measured 0.8-0.9x with T1 on rows of 5120 and keeps T0.
  * Prefetches never fault, so addresses past the matrix (the last
