@@ -905,9 +905,9 @@ _Static_assert(KERNELS_DECODE_MAX_TOKENS == 3 && (int)DECODE_MAX_TOK > (int)KERN
  * 5120 Q4_0 1.0x; on one thread 1.22-1.83x. T1 at 12 and 24 KiB: 0.89-1.0x
  * of 6 KiB. (Earlier sessions measured T1 at 0.86-0.92x of NTA on the long
  * rows, in an unrecorded memory phase and perhaps on the Zen 5 hosts this
- * VM also runs on (family 26, 48 KiB L1D), where T1 is not re-measured.) Before, NTA at 6 KiB had
- * been best or equal to T0/T2 at 1.5-16 KiB and to none; without any
- * prefetch Q8_0 read 0.62-0.93x. */
+ * VM also runs on (family 26, 48 KiB L1D), where T1 is not re-measured.)
+ * Before, NTA at 6 KiB had been best or equal to T0/T2 at 1.5-16 KiB and
+ * to none; without any prefetch Q8_0 read 0.62-0.93x. */
 enum { PF_BYTES = 6144 };
 
 AI void prefetch_group(const uint8_t *row, int64_t g, size_t WG) {
