@@ -57,10 +57,11 @@ endif
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_HDR := include/qwq.h $(wildcard lib/*/*.h) $(wildcard lib/kernels/*/*.h)
 
-$(BUILD)/obj/%_avx2.o:   ISA := -mavx2 -mfma -mf16c
+AVX2_ISA := -mavx2 -mfma -mf16c
+$(BUILD)/obj/%_avx2.o:   ISA := $(AVX2_ISA)
 # AVX-VNNI where the compiler has it (gcc 11, clang 12); else the file builds empty
 AVXVNNI_FLAG := $(shell echo 'int x;' | $(CC) -mavxvnni -x c -c -o /dev/null - 2>/dev/null && echo -mavxvnni)
-$(BUILD)/obj/%_avxvnni.o: ISA := -mavx2 -mfma -mf16c $(AVXVNNI_FLAG)
+$(BUILD)/obj/%_avxvnni.o: ISA := $(AVX2_ISA) $(AVXVNNI_FLAG)
 $(BUILD)/obj/%_avx512.o: ISA := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c -mavx2
 $(BUILD)/obj/%_dotprod.o: ISA := -march=armv8.2-a+dotprod
 
@@ -118,7 +119,7 @@ FALLBACK_OBJ := $(BUILD)/obj/fallback/gemm_lane_avxvnni.o
 $(FALLBACK_OBJ): lib/kernels/x86/gemm_lane_avxvnni.c $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	@echo "CC $< (without -mavxvnni)"
-	@$(CC) $(CFLAGS_LIB) -mavx2 -mfma -mf16c -c $< -o $@
+	@$(CC) $(CFLAGS_LIB) $(AVX2_ISA) -c $< -o $@
 endif
 
 test: all $(TESTS) cross-aarch64 $(FALLBACK_OBJ)

@@ -150,7 +150,9 @@ AVX2_INLINE size_t lane_qs(const int K) {
 }
 AVX2_INLINE size_t lane_qh(const int K) { return K == LANE_Q5_0 ? 2 : 4; }
 /* 5-bit weights: int16 sums over four steps at most (4 * 2 * 31 * 127 < 2^15) */
-AVX2_INLINE int lane_five(const int K) { return K == LANE_Q5_K || K == LANE_Q5_0 || K == LANE_Q5_1; }
+/* Q5_0 / Q5_1: the fifth bits in each block's 32-bit qh (lane_qh32, lane_q5_bits) */
+AVX2_INLINE int lane_q5(const int K) { return K == LANE_Q5_0 || K == LANE_Q5_1; }
+AVX2_INLINE int lane_five(const int K) { return K == LANE_Q5_K || lane_q5(K); }
 /* a minimum m per block and q8_1 activations (F += m * s) */
 AVX2_INLINE int lane_m(const int K) { return K == LANE_Q4_1 || K == LANE_Q5_1; }
 /* weight bytes per group */
@@ -256,7 +258,7 @@ AVX2_INLINE void lane_steps(const int K, const uint8_t *p, __m256i u[8]) {
         u[j] = lane_lo(q[j]);
         u[j + 4] = lane_hi(q[j]);
     }
-    if (K == LANE_Q5_0 || K == LANE_Q5_1) {
+    if (lane_q5(K)) {
         const __m256i qh = lane_qh32(p, lane_bb(K), lane_qh(K));
         for (int j = 0; j < 8; j++) u[j] = lane_q5_bits(qh, j, u[j]);
     }
@@ -447,12 +449,11 @@ AVX2_INLINE void lane_group(const int K, const int T, const uint8_t *wrow, const
                 }
             } else {
                 lane_quarter(p, lane_bb(K), lane_qs(K), q);
-                const __m256i qh = K == LANE_Q5_0 || K == LANE_Q5_1 ? lane_qh32(p, lane_bb(K), lane_qh(K))
-                                                                    : _mm256_setzero_si256();
+                const __m256i qh = lane_q5(K) ? lane_qh32(p, lane_bb(K), lane_qh(K)) : _mm256_setzero_si256();
 #pragma GCC unroll 4
                 for (int j = 0; j < 4; j++) {
                     __m256i lo = lane_lo(q[j]), hi = lane_hi(q[j]);
-                    if (K == LANE_Q5_0 || K == LANE_Q5_1) {
+                    if (lane_q5(K)) {
                         lo = lane_q5_bits(qh, j, lo);
                         hi = lane_q5_bits(qh, j + 4, hi);
                     }
