@@ -572,7 +572,23 @@ AI float f16_at(const uint8_t *p) {
 
 /* Q4_K / Q5_K groups are two super-blocks; lane L = 4c + i (c = L / 4,
  * i = L % 4) holds super-block i / 2, sub-block 4 (i % 2) + c; elements
- * 4s .. of it at step s for even c, 4 ((s + 4) % 8) .. for odd c. */
+ * 4s .. of it at step s for even c, 4 ((s + 4) % 8) .. for odd c.
+ *
+ * Two unpacks give the same bits. The lean one (prefill, and decode when
+ * the packed activations stay in the L1) does less work; the wide one
+ * (decode of long rows) does more, and that is why it is used there:
+ * when the activations of a row (38 KiB for rows of 27648) fall out of
+ * the L1 under the weight stream, a loop that runs ahead faster keeps
+ * more L1 misses in flight and streams slower. bench/ab, Zen 4, one
+ * thread, Q4_K, lean against wide: 1.21x with the weights in the L2,
+ * from memory 1.125x on 27648 x 5120 (1.03x on two threads) but 0.71x on
+ * 5120 x 27648; there, the lean unpack with the activations held in an
+ * 11-22 KiB window (timing only) ran 1.23-1.28x, and with 12 dependent
+ * shuffles added to its unpack (slower, timing only) 1.0x. Column passes
+ * that keep the activations in the L1 broke the weight stream (0.75-0.96x
+ * with the prefetch following the passes), and so did software prefetches
+ * of the activations (0.8-0.93x), a more compact packing (corr and da not
+ * loaded: 0.91x) and an NTA prefetch of the weights just ahead (0.77x). */
 
 /* dw = d * scale and rmin = dmin * min of each lane's sub-block, from
  * the first 16 bytes of both super-blocks (sb0 and sb0 + bb): d, dmin and
@@ -582,22 +598,43 @@ AI float f16_at(const uint8_t *p) {
  * (q[u + 4] >> 4) | (q[u] >> 6) << 4. With c = u % 4 (the lane's chunk),
  * a byte shuffle puts q[c], q[4 + c] and q[8 + c] of the lane's
  * super-block into each lane, and shifts and masks that differ between
- * the u < 4 (even) and u >= 4 (odd) lanes finish both in 32-bit lanes. */
-AI void q4k_dw(const uint8_t *sb0, int bb, __m512 *dw, __m512 *rmin) {
+ * the u < 4 (even) and u >= 4 (odd) lanes finish both in 32-bit lanes.
+ *
+ * lean: the second super-block's lanes are merged in by the mask of the
+ * second shuffle, d and dmin of both super-blocks are converted once in
+ * 128 bits and spread to the lanes by one permute each, and hi16 divides
+ * the odd chunks' d by 16 (exact: a power of two) for q4k_nibbles' lean
+ * form. Wide: a blend of the two shuffles, d and dmin moved to the lanes
+ * by word permutes and converted in 512 bits. */
+AI void q4k_dw(const uint8_t *sb0, int bb, const int lean, const int hi16, __m512 *dw, __m512 *rmin) {
     const __m512i z0 = bcast128(sb0), z1 = bcast128(sb0 + bb);
-    const __mmask16 second = 0xCCCC; /* lanes 4c + i with i / 2 == 1 */
 #define Q4K_I(c) (int)((4u + (c)) | (8u + (c)) << 8 | (12u + (c)) << 16 | 0x80u << 24)
     const __m512i bidx = _mm512_set_epi32(Q4K_I(3), Q4K_I(3), Q4K_I(3), Q4K_I(3), Q4K_I(2), Q4K_I(2), Q4K_I(2),
                                           Q4K_I(2), Q4K_I(1), Q4K_I(1), Q4K_I(1), Q4K_I(1), Q4K_I(0), Q4K_I(0),
                                           Q4K_I(0), Q4K_I(0));
 #undef Q4K_I
+    const __mmask16 second = 0xCCCC; /* lanes 4c + i with i / 2 == 1 */
     /* x = q[c] | q[4 + c] << 8 | q[8 + c] << 16 */
-    const __m512i x = _mm512_mask_blend_epi32(second, _mm512_shuffle_epi8(z0, bidx), _mm512_shuffle_epi8(z1, bidx));
+    const __m512i x = lean ? _mm512_mask_shuffle_epi8(_mm512_shuffle_epi8(z0, bidx), (__mmask64)0xFF00FF00FF00FF00ull,
+                                                      z1, bidx)
+                           : _mm512_mask_blend_epi32(second, _mm512_shuffle_epi8(z0, bidx),
+                                                     _mm512_shuffle_epi8(z1, bidx));
     const __m512i k = _mm512_set4_epi32(15, 63, 15, 63), hi = _mm512_set4_epi32(0x30, 0, 0x30, 0);
     const __m512i sc = _mm512_or_si512(_mm512_and_si512(_mm512_srlv_epi32(x, _mm512_set4_epi32(16, 0, 16, 0)), k),
                                        _mm512_and_si512(_mm512_srli_epi32(x, 2), hi));
     const __m512i mn = _mm512_or_si512(_mm512_and_si512(_mm512_srlv_epi32(x, _mm512_set4_epi32(20, 8, 20, 8)), k),
                                        _mm512_and_si512(_mm512_srli_epi32(x, 10), hi));
+    if (lean) {
+        /* [d0, dmin0, d1, dmin1] of the two super-blocks, then [d0, ., d1, .] / 16 */
+        const __m128 dm4 = _mm_cvtph_ps(_mm_unpacklo_epi32(_mm512_castsi512_si128(z0), _mm512_castsi512_si128(z1)));
+        const __m512 dm = hi16 ? _mm512_insertf32x4(_mm512_castps128_ps512(dm4), _mm_mul_ps(dm4, _mm_set1_ps(0.0625f)), 1)
+                               : _mm512_castps128_ps512(dm4);
+        const __m512i pd = hi16 ? _mm512_set_epi32(6, 6, 4, 4, 2, 2, 0, 0, 6, 6, 4, 4, 2, 2, 0, 0)
+                                : _mm512_set4_epi32(2, 2, 0, 0);
+        *dw = _mm512_mul_ps(_mm512_cvtepi32_ps(sc), _mm512_permutexvar_ps(pd, dm));
+        *rmin = _mm512_mul_ps(_mm512_cvtepi32_ps(mn), _mm512_permutexvar_ps(_mm512_set4_epi32(3, 3, 1, 1), dm));
+        return;
+    }
     /* each lane's d | dmin << 16, then words 0..15 = d, 16..31 = dmin */
     const __m512i y = _mm512_mask_blend_epi32(second, _mm512_shuffle_epi32(z0, (_MM_PERM_ENUM)0),
                                               _mm512_shuffle_epi32(z1, (_MM_PERM_ENUM)0));
@@ -609,10 +646,28 @@ AI void q4k_dw(const uint8_t *sb0, int bb, __m512 *dw, __m512 *rmin) {
     *rmin = _mm512_mul_ps(_mm512_cvtepi32_ps(mn), _mm512_cvtph_ps(_mm512_extracti64x4_epi64(dd, 1)));
 }
 
-AI void q4k_nibbles(const uint8_t *qs0, const uint8_t *qs1, __m512i W[8]) {
+/* The nibbles of both super-blocks' qs (at qs0 and qs1), transposed into
+ * the lane layout. Each 128-bit chunk of a transposed vector holds low
+ * nibbles of one sub-block (even chunks) and high nibbles of the next
+ * (odd chunks), and the odd chunks keep their high nibbles for the whole
+ * group. hi16 (Q4_K's lean form) leaves those in place, as 16 times the
+ * value (u8 up to 240, an I of at most 32 x 240 x 128 < 2^24: exact as
+ * int32 and as float), and q4k_dw divides their lanes' d by 16: the same
+ * float products, one mask per step where a shift and a mask took two.
+ * Q5_K adds its fifth bit at bit 4 and needs the shifted nibbles. */
+AI void q4k_nibbles(const uint8_t *qs0, const uint8_t *qs1, const int hi16, __m512i W[8]) {
     __m512i U[4];
     transpose4(_mm512_loadu_si512(qs0), _mm512_loadu_si512(qs0 + 64), _mm512_loadu_si512(qs1),
                _mm512_loadu_si512(qs1 + 64), U);
+    if (hi16) {
+        const int lo = 0x0F0F0F0F, hi = (int)0xF0F0F0F0u; /* even chunks, odd chunks */
+        const __m512i mh = _mm512_set_epi32(hi, hi, hi, hi, lo, lo, lo, lo, hi, hi, hi, hi, lo, lo, lo, lo);
+        UNROLL for (int k = 0; k < 4; k++) {
+            W[k] = _mm512_and_si512(U[k], mh);
+            W[4 + k] = _mm512_and_si512(_mm512_shuffle_i64x2(U[k], U[k], _MM_SHUFFLE(2, 3, 0, 1)), mh);
+        }
+        return;
+    }
     const __m512i cnt = _mm512_set_epi32(4, 4, 4, 4, 0, 0, 0, 0, 4, 4, 4, 4, 0, 0, 0, 0);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     UNROLL for (int k = 0; k < 4; k++) {
@@ -622,13 +677,13 @@ AI void q4k_nibbles(const uint8_t *qs0, const uint8_t *qs1, __m512i W[8]) {
     }
 }
 
-AI void unpack_q4_K(const uint8_t *src, __m512i W[8], __m512 *dw, __m512 *rmin) {
-    q4k_nibbles(src + 16, src + 144 + 16, W);
-    q4k_dw(src, 144, dw, rmin);
+AI void unpack_q4_K(const uint8_t *src, __m512i W[8], __m512 *dw, __m512 *rmin, const int lean) {
+    q4k_nibbles(src + 16, src + 144 + 16, lean, W);
+    q4k_dw(src, 144, lean, lean, dw, rmin);
 }
 
-AI void unpack_q5_K(const uint8_t *src, __m512i W[8], __m512 *dw, __m512 *rmin) {
-    q4k_nibbles(src + 48, src + 176 + 48, W);
+AI void unpack_q5_K(const uint8_t *src, __m512i W[8], __m512 *dw, __m512 *rmin, const int lean) {
+    q4k_nibbles(src + 48, src + 176 + 48, 0, W);
     /* fifth bits: bit u (the lane's sub-block) of qh[e] for element e */
     __m512i H[4];
     const __m512i y0 = bcast256(src + 16), y1 = bcast256(src + 176 + 16);
@@ -643,7 +698,7 @@ AI void unpack_q5_K(const uint8_t *src, __m512i W[8], __m512 *dw, __m512 *rmin) 
         W[k] = _mm512_mask_add_epi8(W[k], _mm512_test_epi8_mask(H[k], ubit), W[k], b16);
         W[4 + k] = _mm512_mask_add_epi8(W[4 + k], _mm512_test_epi8_mask(sw, ubit), W[4 + k], b16);
     }
-    q4k_dw(src, 176, dw, rmin);
+    q4k_dw(src, 176, lean, 0, dw, rmin);
 }
 
 /* Q6_K: one super-block; lane L = 4c + i holds sub-block (of 16)
@@ -730,7 +785,8 @@ AI void unpack_q3_K(const uint8_t *src, __m512i W[4], __m512 *dw) {
 }
 
 /* One full group of a row: S vectors, dw and (for types with minimums) rmin. */
-AI void unpack_group(const int type, const uint8_t *src, __m512i W[8], __m512 *dw, __m512 *rmin, const int ins) {
+AI void unpack_group(const int type, const uint8_t *src, __m512i W[8], __m512 *dw, __m512 *rmin, const int ins,
+                     const int lean) {
     switch (type) {
     case QTYPE_Q4_0:
         legacy_nibbles(src, 18, 2, W, ins);
@@ -755,8 +811,8 @@ AI void unpack_group(const int type, const uint8_t *src, __m512i W[8], __m512 *d
     case QTYPE_Q8_0: unpack_q8_0(src, W, dw, ins); break;
     case QTYPE_Q2_K: unpack_q2_K(src, W, dw, rmin); break;
     case QTYPE_Q3_K: unpack_q3_K(src, W, dw); break;
-    case QTYPE_Q4_K: unpack_q4_K(src, W, dw, rmin); break;
-    case QTYPE_Q5_K: unpack_q5_K(src, W, dw, rmin); break;
+    case QTYPE_Q4_K: unpack_q4_K(src, W, dw, rmin, lean); break;
+    case QTYPE_Q5_K: unpack_q5_K(src, W, dw, rmin, lean); break;
     default: unpack_q6_K(src, W, dw); break;
     }
 }
@@ -764,17 +820,17 @@ AI void unpack_group(const int type, const uint8_t *src, __m512i W[8], __m512 *d
 /* Group g of a weight row of n_in elements; a partial last group is copied
  * into a zero-filled buffer first (zero blocks have zero scales). */
 AI void unpack_group_at(const int type, const uint8_t *row, int64_t g, int64_t n_in, __m512i W[8], __m512 *dw,
-                        __m512 *rmin, const int ins) {
+                        __m512 *rmin, const int ins, const int lean) {
     const int GE = t_group_elems(type);
     *rmin = _mm512_setzero_ps();
     if ((g + 1) * GE <= n_in) {
-        unpack_group(type, row + (size_t)g * (size_t)t_wgroup(type), W, dw, rmin, ins);
+        unpack_group(type, row + (size_t)g * (size_t)t_wgroup(type), W, dw, rmin, ins, lean);
     } else {
         _Alignas(64) uint8_t buf[544];
         memset(buf, 0, sizeof buf);
         const int64_t blocks = (n_in - g * GE) / t_wblock_elems(type);
         memcpy(buf, row + (size_t)g * (size_t)t_wgroup(type), (size_t)blocks * (size_t)t_wblock(type));
-        unpack_group(type, buf, W, dw, rmin, ins);
+        unpack_group(type, buf, W, dw, rmin, ins, lean);
     }
 }
 
@@ -893,6 +949,12 @@ AI __m512 group_dot(const int type, const __m512i W[8], __m512 dw, __m512 rmin, 
 /* ---- decode: rows streamed once, weights unpacked in registers ---------------------- */
 
 enum { DECODE_MAX_TOK = 4, DECODE_BUF = 96 * 1024 };
+/* packed activations per pass up to which decode takes the lean unpack:
+ * 32 Q4_K groups (22 KiB) read 24.9 GB/s on one thread in the window test
+ * described at Q4_K / Q5_K, 40 (28 KiB) 21.9, against 20.2-20.5 for the
+ * wide unpack; sized for a 32 KiB L1 */
+enum { DECODE_LEAN_BYTES = 24 * 1024 };
+AI int t_has_lean(int type) { return type == QTYPE_Q4_K || type == QTYPE_Q5_K; }
 _Static_assert(KERNELS_DECODE_MAX_TOKENS == 3 && (int)DECODE_MAX_TOK > (int)KERNELS_DECODE_MAX_TOKENS,
                "q_gemm dispatches decode batches of 1, 2 and 3 tokens");
 
@@ -923,7 +985,8 @@ AI void prefetch_group(const uint8_t *row, int64_t g, size_t WG) {
 }
 
 AI void q_rows(const int type, const int T, const uint8_t *w, size_t wrb, int64_t n_in, int64_t r0, int64_t r1,
-               const uint8_t *pa, size_t tstride, int64_t gA, int64_t gB, int first, float *y, int64_t ys) {
+               const uint8_t *pa, size_t tstride, int64_t gA, int64_t gB, int first, float *y, int64_t ys,
+               const int lean) {
     const int CG = CHUNK / t_group_elems(type), PAB = t_pab(type);
     const size_t WG = (size_t)t_wgroup(type);
     /* one row after the other: the weights are one continuous stream, which
@@ -942,7 +1005,7 @@ AI void q_rows(const int type, const int T, const uint8_t *w, size_t wrb, int64_
                 prefetch_group(row, g, WG);
                 __m512i W[8];
                 __m512 dw, rmin;
-                unpack_group_at(type, row, g, n_in, W, &dw, &rmin, 1);
+                unpack_group_at(type, row, g, n_in, W, &dw, &rmin, 1, lean);
                 const uint8_t *pg = pa + (size_t)(g - gA) * (size_t)PAB;
                 UNROLL for (int t = 0; t < DECODE_MAX_TOK; t++)
                     if (t < T) F[t] = group_dot(type, W, dw, rmin, pg + (size_t)t * tstride, F[t]);
@@ -969,7 +1032,11 @@ AI void q_decode(const int type, const int T, const uint8_t *w, size_t wrb, cons
         for (int t = 0; t < T; t++)
             for (int64_t g = gA; g < gB; g++)
                 pack_group_at(type, act + (size_t)t * arb, g, n_in, pa + (size_t)t * tstride + (size_t)(g - gA) * (size_t)PAB);
-        q_rows(type, T, w, wrb, n_in, r0, r1, pa, tstride, gA, gB, gA == 0, y, ys);
+        /* the lean unpack only while the packed activations stay in the L1 (see Q4_K / Q5_K) */
+        if ((size_t)T * tstride <= DECODE_LEAN_BYTES || !t_has_lean(type))
+            q_rows(type, T, w, wrb, n_in, r0, r1, pa, tstride, gA, gB, gA == 0, y, ys, 1);
+        else
+            q_rows(type, T, w, wrb, n_in, r0, r1, pa, tstride, gA, gB, gA == 0, y, ys, 0);
     }
 }
 
@@ -1093,7 +1160,7 @@ AI void q_prefill(const int type, const uint8_t *w, size_t wrb, const uint8_t *a
                     for (int64_t g = 0; g < gn; g++) {
                         __m512i W[8];
                         __m512 dw, rmin;
-                        unpack_group_at(type, row, g0 + g, n_in, W, &dw, &rmin, 0);
+                        unpack_group_at(type, row, g0 + g, n_in, W, &dw, &rmin, 0, 1);
                         uint8_t *d = wb + (size_t)r * wstride + (size_t)g * (size_t)PWB;
                         const int S = t_steps(type);
                         UNROLL for (int s = 0; s < 8; s++) {
