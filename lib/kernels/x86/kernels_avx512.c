@@ -627,7 +627,8 @@ AI void q4k_dw(const uint8_t *sb0, int bb, const int lean, const int hi16, __m51
     if (lean) {
         /* [d0, dmin0, d1, dmin1] of the two super-blocks, then [d0, ., d1, .] / 16 */
         const __m128 dm4 = _mm_cvtph_ps(_mm_unpacklo_epi32(_mm512_castsi512_si128(z0), _mm512_castsi512_si128(z1)));
-        const __m512 dm = hi16 ? _mm512_insertf32x4(_mm512_castps128_ps512(dm4), _mm_mul_ps(dm4, _mm_set1_ps(0.0625f)), 1)
+        const __m512 dm = hi16 ? _mm512_insertf32x4(_mm512_castps128_ps512(dm4),
+                                                    _mm_mul_ps(dm4, _mm_set1_ps(0.0625f)), 1)
                                : _mm512_castps128_ps512(dm4);
         const __m512i pd = hi16 ? _mm512_set_epi32(6, 6, 4, 4, 2, 2, 0, 0, 6, 6, 4, 4, 2, 2, 0, 0)
                                 : _mm512_set4_epi32(2, 2, 0, 0);
