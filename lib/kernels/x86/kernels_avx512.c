@@ -173,6 +173,27 @@
  * above tell where a kernel's instructions go, not what it streams, and a
  * decode change counts only when measured on two threads from memory and
  * on the model.
+ * A likely explanation, found on a Zen 4 host (2026-12-08, with the L2
+ * prefetch of prefetch_group): a faster unpack loses where the packed
+ * activations of a row do not stay in the L1 (rows of 27648), because a
+ * loop that runs ahead faster keeps more L1 misses in flight. There the
+ * lean Q4_K unpack read 0.71x of the wide one from memory, 1.0x with 12
+ * dependent shuffles added to it (slower, timing only) and 1.23-1.28x
+ * with the activations held in an 11-22 KiB window (wrong sums, timing
+ * only), while on rows of 5120 it read 1.07-1.12x. So decode takes the
+ * lean unpacks (Q4_0, Q4_1, Q4_K, Q5_K, Q6_K: at the functions) only while
+ * the activations fit (DECODE_LEAN_BYTES), and the wide ones otherwise.
+ * Zen 4's costs differ from the map above (scratch loops of independent
+ * 512-bit operations, 2026-12-08): vpdpbusd, vmulps and FMA, vpermd,
+ * vpermps and vpermw, vprolvd, vpmovzxbd / vpmovsxbd, vshufi64x2 and
+ * vcvtph2ps (to 512 bits) share one pair of pipes (1 per cycle alone or
+ * mixed); vpsrlvd, vpsrld and vcvtdq2ps another (with vmulps 2 per cycle);
+ * in-lane unpacks 1.5 per cycle, vpandd 2, 256-bit shifts and shuffles 2;
+ * vpdpbusd mixed with any other operation at most 1.3 per cycle. A mask
+ * register built in the group loop (kmov and a masked broadcast) cost
+ * 9% of the lean Q4_K decode, and blending Q4_0's 16-byte pieces by
+ * vpternlogd instead of inserting them cost its decode 26% (decode takes
+ * the inserts, as on Zen 5).
  *
  * Prefill tile: with its operands in L1 (one chunk: 8 groups, 38 KiB for
  * Q4_0) the 4 x 4 tile runs at 1.05-1.25 vpdpbusd per cycle, in C or with
