@@ -176,13 +176,10 @@
  * A likely explanation, found on a Zen 4 host (2026-12-08, with the L2
  * prefetch of prefetch_group): a faster unpack loses where the packed
  * activations of a row do not stay in the L1 (rows of 27648), because a
- * loop that runs ahead faster keeps more L1 misses in flight. There the
- * lean Q4_K unpack read 0.71x of the wide one from memory, 1.0x with 12
- * dependent shuffles added to it (slower, timing only) and 1.23-1.28x
- * with the activations held in an 11-22 KiB window (wrong sums, timing
- * only), while on rows of 5120 it read 1.07-1.12x. So decode takes the
- * lean unpacks (Q4_0, Q4_1, Q4_K, Q5_K, Q6_K: at the functions) only while
- * the activations fit (DECODE_LEAN_BYTES), and the wide ones otherwise.
+ * loop that runs ahead faster keeps more L1 misses in flight (the
+ * measurements are at Q4_K / Q5_K below). So decode takes the lean
+ * unpacks (Q4_0, Q4_1, Q4_K, Q5_K, Q6_K) only while the activations fit
+ * (DECODE_LEAN_BYTES), and the wide ones otherwise.
  * Zen 4's costs differ from the map above (scratch loops of independent
  * 512-bit operations, 2026-12-08): vpdpbusd, vmulps and FMA, vpermd,
  * vpermps and vpermw, vprolvd, vpmovzxbd / vpmovsxbd, vshufi64x2 and
@@ -405,6 +402,10 @@ AI int t_wblock(int type) {
     }
 }
 AI int t_is_k(int type) { return type >= QTYPE_Q2_K && type <= QTYPE_Q6_K; }
+/* Q4_0 / Q4_1 in their lean decode form: steps 4..7 hold 16 times their
+ * nibbles (legacy_nibbles), which group_dot divides out. The one test
+ * both sides use, so that the unpack and the product cannot disagree. */
+AI int t_hi16_dot(int type, int lean, int ins) { return lean && ins && (type == QTYPE_Q4_0 || type == QTYPE_Q4_1); }
 AI int t_wblock_elems(int type) { return t_is_k(type) ? QK_K : 32; }
 AI int t_wgroup(int type) { return t_group_elems(type) / t_wblock_elems(type) * t_wblock(type); }
 /* activation block: q8_0 (34), q8_1 (36) or q8_K (292) */
@@ -847,11 +848,11 @@ AI void unpack_group(const int type, const uint8_t *src, __m512i W[8], __m512 *d
                      const int lean) {
     switch (type) {
     case QTYPE_Q4_0:
-        legacy_nibbles(src, 18, 2, W, ins, lean && ins);
+        legacy_nibbles(src, 18, 2, W, ins, t_hi16_dot(type, lean, ins));
         *dw = gather_f16(src, 18, 0);
         break;
     case QTYPE_Q4_1:
-        legacy_nibbles(src, 20, 4, W, ins, lean && ins);
+        legacy_nibbles(src, 20, 4, W, ins, t_hi16_dot(type, lean, ins));
         *dw = gather_f16(src, 20, 0);
         *rmin = gather_f16(src, 20, 2);
         break;
@@ -1022,9 +1023,9 @@ enum { DECODE_MAX_TOK = 4, DECODE_BUF = 96 * 1024 };
  * described at Q4_K / Q5_K, 40 (28 KiB) 21.9, against 20.2-20.5 for the
  * wide unpack; sized for a 32 KiB L1 */
 enum { DECODE_LEAN_BYTES = 24 * 1024 };
-AI int t_legacy4(int type) { return type == QTYPE_Q4_0 || type == QTYPE_Q4_1; }
+/* the types whose lean and wide unpacks differ (the others need one q_rows) */
 AI int t_has_lean(int type) {
-    return type == QTYPE_Q4_K || type == QTYPE_Q5_K || type == QTYPE_Q6_K || t_legacy4(type);
+    return type == QTYPE_Q4_K || type == QTYPE_Q5_K || type == QTYPE_Q6_K || t_hi16_dot(type, 1, 1);
 }
 _Static_assert(KERNELS_DECODE_MAX_TOKENS == 3 && (int)DECODE_MAX_TOK > (int)KERNELS_DECODE_MAX_TOKENS,
                "q_gemm dispatches decode batches of 1, 2 and 3 tokens");
@@ -1080,7 +1081,7 @@ AI void q_rows(const int type, const int T, const uint8_t *w, size_t wrb, int64_
                 const uint8_t *pg = pa + (size_t)(g - gA) * (size_t)PAB;
                 UNROLL for (int t = 0; t < DECODE_MAX_TOK; t++)
                     if (t < T)
-                        F[t] = group_dot(type, W, dw, rmin, pg + (size_t)t * tstride, F[t], lean && t_legacy4(type));
+                        F[t] = group_dot(type, W, dw, rmin, pg + (size_t)t * tstride, F[t], t_hi16_dot(type, lean, 1));
             }
             UNROLL for (int t = 0; t < DECODE_MAX_TOK; t++)
                 if (t < T) acc[t] += hsum16(F[t]);
